@@ -22,8 +22,9 @@ readonly CHURN_BLOCKS=640             # 40 MiB of block-level writes
 readonly CHURN_SEED=42
 readonly DEBIAN_INCLUDE=linux-image-amd64,systemd-sysv,python3,openssh-server,locales,gcc,perl,ca-certificates,man-db
 
-log() { printf '[make-images %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+readonly BENCH_DIR=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+# shellcheck source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
 # fresh OUT INPUT... : true when OUT exists and is not older than any INPUT.
 fresh() {
@@ -34,23 +35,10 @@ fresh() {
   return 0
 }
 
-# Install the Debian packages we use, but only those missing: a fresh machine
-# has none of them, and re-runs must not touch apt at all.
-ensure_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  ((${#missing[@]} == 0)) && return 0
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
-
 # keystream SEED BYTES : deterministic pseudo-random bytes. AES-256-CTR over
 # zeros with a key derived from SEED is a fast, seedable PRNG available
-# everywhere openssl is; it makes day2 identical from machine to machine.
+# everywhere openssl is; it makes the churn reproducible. (day1 itself still
+# varies slightly between machines: mirror state, mkfs timestamps.)
 keystream() {
   local key; key=$(printf 'casulo-bench-%s' "$1" | sha256sum | cut -c1-64)
   head -c "$2" /dev/zero | openssl enc -aes-256-ctr -nosalt -K "$key" -iv 00000000000000000000000000000000
