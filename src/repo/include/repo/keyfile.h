@@ -10,7 +10,9 @@
 namespace casulo::repo {
 
 struct KdfParams {
-  uint32_t mem_kib = 256 * 1024;  // Argon2id memory; at least 8 MiB
+  // 64 MiB, 3 passes: libsodium's "interactive" memory with a third pass. 256 MiB
+  // would alone exceed the 128 MiB peak-RSS budget of a backup process.
+  uint32_t mem_kib = 64 * 1024;  // Argon2id memory; at least 8 MiB
   uint32_t ops = 3;               // Argon2id passes; at least 1
 };
 

@@ -1,0 +1,48 @@
+// Snapshots (recovery points): the small object that names a tree and says
+// what it is. Stored sealed (type kSnapshot) under snapshots/, named by the
+// BLAKE3 of the sealed bytes; JSON inside (docs/format/snapshot.md).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "repo/tree.h"
+
+namespace casulo::repo {
+
+struct SnapshotStats {
+  uint64_t chunks = 0;         // chunk ids in the tree
+  uint64_t zero_chunks = 0;    // all-zero chunks (holes or zero data), never stored
+  uint64_t reused_chunks = 0;  // taken from the parent without reading
+  uint64_t read_bytes = 0;     // bytes read from the source
+  uint64_t new_chunks = 0;     // chunks this backup added to the repository
+  uint64_t new_bytes = 0;      // their plaintext size
+  uint64_t stored_bytes = 0;   // their size in packs (compressed, sealed)
+  double seconds = 0;
+};
+
+struct Snapshot {
+  uint32_t version = 1;
+  std::string kind = "image";  // image | vm | host | pool (later levels)
+  std::string source;          // what was backed up: a path, a VM uuid...
+  std::string hostname;        // the machine that ran the backup
+  int64_t time = 0;            // unix seconds, UTC
+  std::vector<std::string> tags;
+  std::optional<std::string> parent;  // snapshot id this one was made against
+  uint64_t size = 0;                  // image size in bytes
+  uint32_t chunk_size = 0;
+  TreeRoot tree;
+  SnapshotStats stats;
+  std::map<std::string, std::string> labels;  // free-form metadata of upper layers
+};
+
+Bytes EncodeSnapshot(const Snapshot& s);  // JSON text
+Result<Snapshot> DecodeSnapshot(ByteSpan json);
+
+std::string FormatTime(int64_t unix_seconds);  // RFC 3339, UTC: 2026-11-27T18:00:00Z
+Result<int64_t> ParseTime(std::string_view rfc3339);
+
+}  // namespace casulo::repo

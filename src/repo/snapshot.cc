@@ -1,0 +1,97 @@
+#include "repo/snapshot.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace casulo::repo {
+
+using nlohmann::json;
+
+std::string FormatTime(int64_t t) {
+  std::time_t tt = t;
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Result<int64_t> ParseTime(std::string_view s) {
+  std::tm tm{};
+  std::string str(s);
+  const char* end = strptime(str.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!end || *end != '\0') return Error(Code::kInvalidArgument, "bad time '{}'", s);
+  return int64_t(timegm(&tm));
+}
+
+Bytes EncodeSnapshot(const Snapshot& s) {
+  json j = {
+      {"version", s.version},
+      {"kind", s.kind},
+      {"source", s.source},
+      {"hostname", s.hostname},
+      {"time", FormatTime(s.time)},
+      {"tags", s.tags},
+      {"parent", s.parent ? json(*s.parent) : json(nullptr)},
+      {"size", s.size},
+      {"chunk_size", s.chunk_size},
+      {"tree", {{"root", s.tree.root.Hex()}, {"height", s.tree.height}, {"count", s.tree.count}}},
+      {"stats",
+       {{"chunks", s.stats.chunks},
+        {"zero_chunks", s.stats.zero_chunks},
+        {"reused_chunks", s.stats.reused_chunks},
+        {"read_bytes", s.stats.read_bytes},
+        {"new_chunks", s.stats.new_chunks},
+        {"new_bytes", s.stats.new_bytes},
+        {"stored_bytes", s.stats.stored_bytes},
+        {"seconds", s.stats.seconds}}},
+      {"labels", s.labels},
+  };
+  std::string text = j.dump();
+  return Bytes(text.begin(), text.end());
+}
+
+Result<Snapshot> DecodeSnapshot(ByteSpan bytes) {
+  json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return Error(Code::kCorruption, "snapshot is not a JSON object");
+  Snapshot s;
+  try {
+    s.version = j.at("version").get<uint32_t>();
+    if (s.version != 1) return Error(Code::kUnsupported, "snapshot version {}", s.version);
+    s.kind = j.at("kind").get<std::string>();
+    s.source = j.at("source").get<std::string>();
+    s.hostname = j.value("hostname", "");
+    ASSIGN_OR_RETURN(s.time, ParseTime(j.at("time").get<std::string>()));
+    s.tags = j.value("tags", std::vector<std::string>{});
+    if (j.contains("parent") && !j["parent"].is_null()) s.parent = j["parent"].get<std::string>();
+    s.size = j.at("size").get<uint64_t>();
+    s.chunk_size = j.at("chunk_size").get<uint32_t>();
+    const json& t = j.at("tree");
+    ASSIGN_OR_RETURN(s.tree.root, Hash256::FromHexString(t.at("root").get<std::string>()));
+    s.tree.height = t.at("height").get<uint32_t>();
+    s.tree.count = t.at("count").get<uint64_t>();
+    if (j.contains("stats")) {
+      const json& st = j["stats"];
+      s.stats.chunks = st.value("chunks", uint64_t(0));
+      s.stats.zero_chunks = st.value("zero_chunks", uint64_t(0));
+      s.stats.reused_chunks = st.value("reused_chunks", uint64_t(0));
+      s.stats.read_bytes = st.value("read_bytes", uint64_t(0));
+      s.stats.new_chunks = st.value("new_chunks", uint64_t(0));
+      s.stats.new_bytes = st.value("new_bytes", uint64_t(0));
+      s.stats.stored_bytes = st.value("stored_bytes", uint64_t(0));
+      s.stats.seconds = st.value("seconds", 0.0);
+    }
+    s.labels = j.value("labels", std::map<std::string, std::string>{});
+  } catch (const json::exception& e) {
+    return Error(Code::kCorruption, "snapshot JSON: {}", e.what());
+  }
+  if (s.tree.height == 0 || s.tree.height > 8)
+    return Error(Code::kCorruption, "snapshot tree height {}", s.tree.height);
+  if (s.chunk_size == 0 && s.size != 0) return Error(Code::kCorruption, "snapshot chunk_size 0");
+  if (s.chunk_size && (s.size + s.chunk_size - 1) / s.chunk_size != s.tree.count)
+    return Error(Code::kCorruption, "snapshot of {} bytes has {} chunks", s.size, s.tree.count);
+  return s;
+}
+
+}  // namespace casulo::repo
