@@ -22,7 +22,8 @@ readonly CHURN_BLOCKS=640             # 40 MiB of block-level writes
 readonly CHURN_SEED=42
 readonly DEBIAN_INCLUDE=linux-image-amd64,systemd-sysv,python3,openssh-server,locales,gcc,perl,ca-certificates,man-db
 
-readonly BENCH_DIR=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+BENCH_DIR=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+readonly BENCH_DIR
 # shellcheck source=lib.sh
 source "$BENCH_DIR/lib.sh"
 
@@ -135,8 +136,9 @@ build_day2() {
   log "day2.img: done in $((SECONDS - t0)) s ($(du -B1 "$img" | cut -f1) bytes allocated)"
 }
 
-# Changed-block bitmap. Reads both images in 16 MiB pieces and compares each
-# 64 KiB block (holes read back as zeros, which is what a guest would see).
+# Changed-block bitmap. Reads both images in 16 MiB pieces; only a piece that
+# differs is compared block by block (holes read back as zeros, which is what
+# the guest sees). ~3-5 s for 4 GiB here.
 build_cbt() {
   local day1=$1 day2=$2 out=$3
   if fresh "$out" "$day1" "$day2"; then
@@ -155,6 +157,7 @@ build_cbt() {
       my $na = read($fa, my $x, $piece); my $nb = read($fb, my $y, $piece);
       die "read error\n" unless defined $na && defined $nb && $na == $nb;
       last if $na == 0;
+      if ($x eq $y) { $i += int(($na + $blk - 1) / $blk); next }   # most pieces: no change
       for (my $o = 0; $o < $na; $o += $blk, $i++) {
         next if substr($x, $o, $blk) eq substr($y, $o, $blk);
         vec($bitmap, $i >> 3, 8) |= 0x80 >> ($i & 7); $changed++;

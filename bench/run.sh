@@ -16,7 +16,8 @@
 # bench-out/env.txt, bench-out/logs/ (earlier results move to bench-out/old-*/).
 set -euo pipefail
 
-readonly BENCH_DIR=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+BENCH_DIR=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+readonly BENCH_DIR
 # shellcheck source=lib.sh
 source "$BENCH_DIR/lib.sh"
 
@@ -24,9 +25,9 @@ CASULO_BIN=${CASULO_BIN:-$(realpath -m -- "$BENCH_DIR/../build/release/src/cli/c
 readonly CSV_HEADER=tool,run,step,status,wall_s,user_s,sys_s,max_rss_kb,repo_bytes,restored_alloc_bytes,verify
 
 # Set by main: image paths, output folder.
-DAY1= DAY2= CBT= OUT=
+DAY1='' DAY2='' CBT='' OUT=''
 # Set by timed: "wall,user,sys,maxrss_kb" and the path of the step's stdout.
-TIMES= STEP_OUT=
+TIMES='' STEP_OUT=''
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
 
@@ -171,7 +172,13 @@ write_env() {
     echo "git: $(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo none)"
     echo "images: $(stat -c '%n %s bytes' -- "$DAY1" "$DAY2" | tr '\n' ' ')"
     df -h -- "$OUT" | tail -n 1
+    echo "loadavg at start: $(cat /proc/loadavg)"
   } >"$OUT/env.txt" 2>&1
+  # Other work on the box (a compiler, say) skews every figure; say so up front.
+  local load; load=$(cut -d' ' -f1 /proc/loadavg)
+  if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+    log "warning: 1-minute load average is $load; timings will be noisy"
+  fi
 }
 
 main() {
@@ -212,15 +219,15 @@ main() {
   write_env
 
   # Tools alternate inside each run so slow drift (thermal, host load) spreads
-  # over all of them. A failing tool is reported and the others still run:
-  # errexit stays active inside the subshell because its status is read from $?
-  # (inside `if`/`||` bash would silently disable it).
+  # over all of them. A failing tool is reported and the others still run: the
+  # subshell turns errexit back on and its status is read from $? (inside
+  # `if`/`||` bash would silently ignore errexit in the whole subshell).
   local run tool rc failed=0
   for ((run = 1; run <= runs; run++)); do
     for tool in "${tools[@]}"; do
       [[ -n $tool ]] || continue
       set +e
-      ("bench_$tool" "$run")
+      (set -e; "bench_$tool" "$run")
       rc=$?
       set -e
       ((rc == 0)) || { log "$tool run $run did not complete (status $rc)"; failed=1; }
