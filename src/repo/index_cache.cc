@@ -230,4 +230,20 @@ Result<uint64_t> IndexCache::BlobCount() {
   return uint64_t(sqlite3_column_int64(q.get(), 0));
 }
 
+
+
+Result<IndexCache::Totals> IndexCache::GetTotals() {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT count(*), count(DISTINCT pack), coalesce(sum(length),0), "
+         "coalesce(sum(raw_length),0) FROM blobs");
+  if (!q.ok() || sqlite3_step(q.get()) != SQLITE_ROW) return SqlError(db_, "totals");
+  Totals t;
+  t.blobs = uint64_t(sqlite3_column_int64(q.get(), 0));
+  t.packs = uint64_t(sqlite3_column_int64(q.get(), 1));
+  t.stored_bytes = uint64_t(sqlite3_column_int64(q.get(), 2));
+  t.raw_bytes = uint64_t(sqlite3_column_int64(q.get(), 3));
+  return t;
+}
+
 }  // namespace casulo::repo

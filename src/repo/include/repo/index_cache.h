@@ -51,6 +51,13 @@ class IndexCache {
   Result<std::optional<BlobLocation>> Find(const Hash256& id);
   Result<uint64_t> BlobCount();
 
+  struct Totals {
+    uint64_t blobs = 0, packs = 0;
+    uint64_t stored_bytes = 0;  // sealed blob bytes in packs
+    uint64_t raw_bytes = 0;     // plaintext bytes
+  };
+  Result<Totals> GetTotals();
+
  private:
   explicit IndexCache(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);

@@ -1,0 +1,76 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "core/file.h"
+
+namespace casulo::cli {
+
+void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action) {
+  auto* restore = app.add_subcommand("restore", "restore from a snapshot");
+  restore->require_subcommand(1);
+  auto* sub = restore->add_subcommand("image", "restore a disk image to a file, device or stdout");
+  struct Opts {
+    std::string snapshot;
+    std::string out;
+    bool overwrite = false;
+    bool no_sync = false;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  sub->add_option("SNAPSHOT", o->snapshot, "snapshot id, unique prefix, or latest")->required();
+  sub->add_option("OUT", o->out, "output file or device, or - for stdout")->required();
+  sub->add_flag("--overwrite", o->overwrite, "replace an existing file");
+  sub->add_flag("--no-sync", o->no_sync, "do not fsync the output at the end");
+  sub->add_option("--threads", o->threads, "worker threads (default: one per core)");
+  sub->callback([&g, &action, o] {
+    action = [&g, o]() -> Status {
+      ASSIGN_OR_RETURN(auto repo, OpenRepo(g));
+      ASSIGN_OR_RETURN(auto lock, LockRepo(*repo, false, "restore"));
+      ASSIGN_OR_RETURN(std::string id, repo->ResolveSnapshot(o->snapshot));
+      ASSIGN_OR_RETURN(repo::Snapshot snap, repo->LoadSnapshot(id));
+      File out;
+      bool seekable = false;
+      bool to_stdout = o->out == "-";
+      if (to_stdout) {
+        if (isatty(STDOUT_FILENO))
+          return Error(Code::kInvalidArgument, "refusing to write a disk image to a terminal");
+        out = File::FromFd(STDOUT_FILENO, "<stdout>");
+      } else {
+        struct stat st;
+        bool exists = ::stat(o->out.c_str(), &st) == 0;
+        bool device = exists && S_ISBLK(st.st_mode);
+        if (exists && !device && !o->overwrite && st.st_size > 0)
+          return Error(Code::kAlreadyExists, "{} exists; give --overwrite to replace it", o->out);
+        ASSIGN_OR_RETURN(out, File::Open(o->out, O_WRONLY | (device ? 0 : O_CREAT), 0644));
+        // Block devices cannot hold holes: they get every byte, in order.
+        seekable = !device;
+      }
+      engine::ImageRestoreOptions ro;
+      ro.threads = o->threads;
+      ro.sync = !o->no_sync;
+      ro.progress = MakeProgress(g, "restore");
+      auto r = engine::RestoreImage(*repo, snap, out, seekable, ro);
+      EndProgress(g);
+      if (to_stdout) out.Release();
+      if (!r.ok()) return std::move(r).status().With("restore of " + id.substr(0, 12));
+      RETURN_IF_ERROR(lock->Release());
+      if (g.json) {
+        nlohmann::json j = {{"snapshot", id},        {"bytes", r->bytes},
+                            {"data_chunks", r->data_chunks}, {"zero_chunks", r->zero_chunks},
+                            {"seconds", r->seconds}};
+        std::printf("%s\n", j.dump().c_str());
+      } else if (!to_stdout) {
+        std::printf("restored %s (%s) to %s in %.2f s\n", id.substr(0, 12).c_str(),
+                    HumanBytes(r->bytes).c_str(), o->out.c_str(), r->seconds);
+      }
+      return OkStatus();
+    };
+  });
+}
+
+}  // namespace casulo::cli
