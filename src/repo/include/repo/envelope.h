@@ -42,13 +42,17 @@ class Sealer {
 
   // Seals `plain`. `id` is bound as associated data (the chunk id for blobs,
   // empty for files). Compression is tried when `compress` and the level is
-  // non-zero; the result is kept only when smaller than the input.
+  // non-zero; the result is kept only when smaller than the input. Cannot
+  // fail (it aborts only if OpenSSL itself breaks). Allocates no zstd or
+  // cipher context per call: those are per thread.
   Bytes Seal(ObjectType type, ByteSpan id, ByteSpan plain, bool compress = true) const;
 
   // Opens an envelope. kCorruption on unknown flags, a MAC mismatch, a zstd
   // error, or a plaintext larger than `max_plain` (guards allocations from
   // hostile input); kAuth is never returned here. An encrypted envelope given
-  // to a Sealer without a key is kInvalidArgument.
+  // to a Sealer without a key is kInvalidArgument. A plain envelope given to a
+  // Sealer with a key is kCorruption: accepting it would let anyone who can
+  // write to the storage substitute unauthenticated objects.
   Result<Bytes> Open(ObjectType type, ByteSpan id, ByteSpan sealed,
                      size_t max_plain = 64u << 20) const;
 

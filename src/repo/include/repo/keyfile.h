@@ -22,7 +22,9 @@ struct KdfParams {
 Result<Bytes> EncodeKeyFile(const MasterKey& key, std::string_view passphrase,
                             const KdfParams& params);
 
-// Unwraps a key file. kAuth for a wrong passphrase; kCorruption for a file
+// Unwraps a key file. kAuth for a wrong passphrase (and for a file altered
+// after writing: the MAC covers every byte and cannot tell the two apart;
+// callers try the next key file on kAuth only); kCorruption for a file
 // that is not a key file or is damaged; kUnsupported for an unknown version,
 // KDF or cipher. Refuses KDF parameters above 4 GiB / 100 passes (a hostile
 // file must not make us allocate without bound).
