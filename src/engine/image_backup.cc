@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 #include <thread>
+#include <unordered_set>
 
 #include "core/cancel.h"
 #include "core/pipeline.h"
@@ -21,20 +22,19 @@ constexpr size_t kMaxBatchesInFlight = 8;      // ~16 MiB read + ~16 MiB sealed
 
 struct Block {
   enum Kind : uint8_t { kHole, kReuse, kData } kind = kData;
-  bool zero = false;    // set by the worker for all-zero data
-  bool stored = false;  // already in the repository (or same as parent)
+  bool zero = false;  // set by the worker for all-zero data
   bool has_parent = false;
   uint32_t length = 0;
   uint32_t data_offset = 0;  // into Batch::data, for kData
   Hash256 id;
   Hash256 parent_id;
-  Bytes sealed;
 };
 
 struct Batch {
   uint64_t first = 0;
   std::vector<Block> blocks;
   Bytes data;
+  std::vector<repo::SealedFrame> frames;  // the batch's new chunks, compressed
 };
 
 // Reads the source into batches of blocks: decides per block whether it can
@@ -193,6 +193,8 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
   PipelineStages<Batch> st;
   st.produce = [&](Batch& b) { return reader.Next(b); };
   st.work = [&](Batch& b) -> Status {
+    repo::FrameBuilder frame(ObjectType::kData);
+    std::unordered_set<Hash256, Hash256Hasher> in_batch;
     for (Block& blk : b.blocks) {
       if (blk.kind != Block::kData) continue;
       ByteSpan data = ByteSpan(b.data).subspan(blk.data_offset, blk.length);
@@ -201,22 +203,20 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
         continue;
       }
       blk.id = sealer.ChunkId(data);
-      if (blk.has_parent && blk.id == blk.parent_id) {
-        blk.stored = true;
-        continue;
-      }
+      if (blk.has_parent && blk.id == blk.parent_id) continue;
+      if (!in_batch.insert(blk.id).second) continue;
       ASSIGN_OR_RETURN(auto loc, repo.index().Find(blk.id));
-      if (loc) {
-        blk.stored = true;
-        continue;
-      }
-      blk.sealed = sealer.Seal(ObjectType::kData, blk.id.b, data);
+      if (loc) continue;
+      frame.Add(blk.id, data);
+      if (frame.size() >= repo::kFrameTarget) b.frames.push_back(frame.Seal(sealer));
     }
+    if (!frame.empty()) b.frames.push_back(frame.Seal(sealer));
     b.data = Bytes();  // release the read buffer before the batch waits in order
     return OkStatus();
   };
   uint64_t done_bytes = 0;
   st.consume = [&](Batch& b) -> Status {
+    for (const auto& f : b.frames) RETURN_IF_ERROR(writer.AddFrame(f));
     for (Block& blk : b.blocks) {
       stats.chunks++;
       done_bytes += blk.length;
@@ -226,8 +226,6 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
         continue;
       }
       if (blk.kind == Block::kReuse) stats.reused_chunks++;
-      if (!blk.sealed.empty())
-        RETURN_IF_ERROR(writer.Add(ObjectType::kData, blk.id, blk.sealed, blk.length));
       RETURN_IF_ERROR(tree.Append(blk.id));
     }
     if (opt.progress) opt.progress(done_bytes, input.seekable ? input.size : 0);

@@ -10,25 +10,33 @@ Result<bool> BlobWriter::Known(const Hash256& id) {
   return loc.has_value();
 }
 
-Result<bool> BlobWriter::Add(ObjectType type, const Hash256& id, ByteSpan sealed,
-                             uint32_t raw_length) {
-  ASSIGN_OR_RETURN(bool known, Known(id));
-  if (known) return false;
-  pack_.Add(type, id, sealed, raw_length);
-  pending_.insert(id);
-  stats_.new_blobs++;
-  stats_.new_bytes += raw_length;
-  stats_.stored_bytes += sealed.size();
+Result<size_t> BlobWriter::AddFrame(const SealedFrame& frame) {
+  std::vector<bool> keep(frame.blobs.size());
+  size_t added = 0;
+  for (size_t i = 0; i < frame.blobs.size(); ++i) {
+    const Hash256& id = frame.blobs[i].id;
+    ASSIGN_OR_RETURN(bool known, Known(id));
+    if (known) continue;
+    keep[i] = true;
+    pending_.insert(id);
+    ++added;
+    stats_.new_blobs++;
+    stats_.new_bytes += frame.blobs[i].raw_length;
+  }
+  if (added == 0) return size_t(0);
+  pack_.AddFrame(frame, keep);
+  stats_.stored_bytes += frame.sealed.size();
   if (pack_.size() >= repo_.config().pack_size) RETURN_IF_ERROR(SavePack());
-  return true;
+  return added;
 }
 
 Result<Hash256> BlobWriter::AddPlain(ObjectType type, ByteSpan plain) {
   Hash256 id = repo_.sealer().ChunkId(plain);
   ASSIGN_OR_RETURN(bool known, Known(id));
   if (!known) {
-    Bytes sealed = repo_.sealer().Seal(type, id.b, plain);
-    RETURN_IF_ERROR(Add(type, id, sealed, uint32_t(plain.size())));
+    FrameBuilder fb(type);
+    fb.Add(id, plain);
+    RETURN_IF_ERROR(AddFrame(fb.Seal(repo_.sealer())));
   }
   return id;
 }

@@ -27,6 +27,7 @@ class Stmt {
   int rc_;
 };
 
+constexpr int kSchemaVersion = 2;
 constexpr const char* kSchema =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
@@ -35,7 +36,7 @@ constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS packs(n INTEGER PRIMARY KEY, id BLOB UNIQUE NOT NULL);"
     "CREATE TABLE IF NOT EXISTS blobs(id BLOB PRIMARY KEY, pack INTEGER NOT NULL,"
     " type INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,"
-    " raw_length INTEGER NOT NULL) WITHOUT ROWID;";
+    " frame_offset INTEGER NOT NULL, raw_length INTEGER NOT NULL) WITHOUT ROWID;";
 
 Result<sqlite3*> OpenDb(const std::string& path) {
   sqlite3* db = nullptr;
@@ -50,6 +51,25 @@ Result<sqlite3*> OpenDb(const std::string& path) {
   }
   sqlite3_busy_timeout(db, 60000);  // another casulo process may be writing
   char* err = nullptr;
+  // A cache of an older layout is dropped, not migrated: it is derived data.
+  sqlite3_stmt* v = nullptr;
+  int version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, nullptr) == SQLITE_OK &&
+      sqlite3_step(v) == SQLITE_ROW)
+    version = sqlite3_column_int(v, 0);
+  sqlite3_finalize(v);
+  if (version != kSchemaVersion) {
+    std::string reset = fmt::format(
+        "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS "
+        "index_files; PRAGMA user_version={};",
+        kSchemaVersion);
+    if (sqlite3_exec(db, reset.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      Status s = Error(Code::kIoError, "index cache {}: {}", path, err ? err : "reset");
+      sqlite3_free(err);
+      sqlite3_close(db);
+      return s;
+    }
+  }
   if (sqlite3_exec(db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
     Status s = Error(Code::kIoError, "index cache {}: {}", path, err ? err : "schema");
     sqlite3_free(err);
@@ -103,8 +123,8 @@ Status IndexCache::Insert(const std::string& name, const IndexFile& index) {
   Stmt pack_stmt(db_, "INSERT OR IGNORE INTO packs(id) VALUES(?)");
   Stmt pack_get(db_, "SELECT n FROM packs WHERE id=?");
   Stmt blob_stmt(db_,
-                 "INSERT OR IGNORE INTO blobs(id,pack,type,offset,length,raw_length) "
-                 "VALUES(?,?,?,?,?,?)");
+                 "INSERT OR IGNORE INTO blobs(id,pack,type,offset,length,frame_offset,"
+                 "raw_length) VALUES(?,?,?,?,?,?,?)");
   if (!name_stmt.ok() || !pack_stmt.ok() || !pack_get.ok() || !blob_stmt.ok())
     return SqlError(db_, "prepare");
   sqlite3_bind_text(name_stmt.get(), 1, name.data(), int(name.size()), SQLITE_TRANSIENT);
@@ -124,7 +144,8 @@ Status IndexCache::Insert(const std::string& name, const IndexFile& index) {
       sqlite3_bind_int(s, 3, int(b.type));
       sqlite3_bind_int64(s, 4, b.offset);
       sqlite3_bind_int64(s, 5, b.length);
-      sqlite3_bind_int64(s, 6, b.raw_length);
+      sqlite3_bind_int64(s, 6, b.frame_offset);
+      sqlite3_bind_int64(s, 7, b.raw_length);
       if (sqlite3_step(s) != SQLITE_DONE) return SqlError(db_, "insert blob");
       sqlite3_reset(s);
     }
@@ -200,7 +221,7 @@ Result<std::optional<BlobLocation>> IndexCache::Find(const Hash256& id) {
   std::lock_guard lock(mu_);
   if (!find_) {
     if (sqlite3_prepare_v2(db_,
-                           "SELECT p.id, b.type, b.offset, b.length, b.raw_length FROM blobs b "
+                           "SELECT p.id, b.type, b.offset, b.length, b.frame_offset, b.raw_length FROM blobs b "
                            "JOIN packs p ON p.n = b.pack WHERE b.id=?",
                            -1, &find_, nullptr) != SQLITE_OK)
       return SqlError(db_, "prepare");
@@ -218,7 +239,8 @@ Result<std::optional<BlobLocation>> IndexCache::Find(const Hash256& id) {
   loc.type = ObjectType(sqlite3_column_int(q, 1));
   loc.offset = uint32_t(sqlite3_column_int64(q, 2));
   loc.length = uint32_t(sqlite3_column_int64(q, 3));
-  loc.raw_length = uint32_t(sqlite3_column_int64(q, 4));
+  loc.frame_offset = uint32_t(sqlite3_column_int64(q, 4));
+  loc.raw_length = uint32_t(sqlite3_column_int64(q, 5));
   sqlite3_reset(q);
   return std::optional<BlobLocation>(loc);
 }
@@ -235,14 +257,15 @@ Result<uint64_t> IndexCache::BlobCount() {
 Result<IndexCache::Totals> IndexCache::GetTotals() {
   std::lock_guard lock(mu_);
   Stmt q(db_,
-         "SELECT count(*), count(DISTINCT pack), coalesce(sum(length),0), "
-         "coalesce(sum(raw_length),0) FROM blobs");
+         "SELECT count(*), count(DISTINCT pack), coalesce(sum(raw_length),0), "
+         "(SELECT coalesce(sum(length),0) FROM (SELECT DISTINCT pack, offset, length FROM "
+         "blobs)) FROM blobs");
   if (!q.ok() || sqlite3_step(q.get()) != SQLITE_ROW) return SqlError(db_, "totals");
   Totals t;
   t.blobs = uint64_t(sqlite3_column_int64(q.get(), 0));
   t.packs = uint64_t(sqlite3_column_int64(q.get(), 1));
-  t.stored_bytes = uint64_t(sqlite3_column_int64(q.get(), 2));
-  t.raw_bytes = uint64_t(sqlite3_column_int64(q.get(), 3));
+  t.raw_bytes = uint64_t(sqlite3_column_int64(q.get(), 2));
+  t.stored_bytes = uint64_t(sqlite3_column_int64(q.get(), 3));
   return t;
 }
 

@@ -11,6 +11,7 @@ void EncodeBlobEntries(const std::vector<BlobEntry>& entries, Bytes& out) {
     PutBytes(out, e.id.b);
     PutU32(out, e.offset);
     PutU32(out, e.length);
+    PutU32(out, e.frame_offset);
     PutU32(out, e.raw_length);
   }
 }
@@ -28,16 +29,43 @@ Result<std::vector<BlobEntry>> DecodeBlobEntries(ByteReader& in, uint32_t count)
     ASSIGN_OR_RETURN(ByteSpan id, in.Take(32, "blob id"));
     e.id = Hash256::FromSpan(id);
     ASSIGN_OR_RETURN(e.offset, in.U32("blob offset"));
-    ASSIGN_OR_RETURN(e.length, in.U32("blob length"));
+    ASSIGN_OR_RETURN(e.length, in.U32("frame length"));
+    ASSIGN_OR_RETURN(e.frame_offset, in.U32("offset in frame"));
     ASSIGN_OR_RETURN(e.raw_length, in.U32("blob raw length"));
+    if (uint64_t(e.frame_offset) + e.raw_length > kMaxFramePlain)
+      return Error(Code::kCorruption, "blob {} ends beyond the largest frame", e.id.ShortHex());
   }
   return out;
 }
 
-void PackBuilder::Add(ObjectType type, const Hash256& id, ByteSpan sealed, uint32_t raw_length) {
-  entries_.push_back(BlobEntry{type, id, uint32_t(data_.size()), uint32_t(sealed.size()),
-                               raw_length});
-  PutBytes(data_, sealed);
+void FrameBuilder::Add(const Hash256& id, ByteSpan plain) {
+  blobs_.push_back(BlobEntry{type_, id, 0, 0, uint32_t(plain_.size()), uint32_t(plain.size())});
+  PutBytes(plain_, plain);
+}
+
+SealedFrame FrameBuilder::Seal(const Sealer& sealer) {
+  SealedFrame f{type_, sealer.Seal(type_, {}, plain_), std::move(blobs_)};
+  plain_.clear();
+  blobs_.clear();
+  return f;
+}
+
+Result<ByteSpan> SliceFrame(ByteSpan frame_plain, const BlobEntry& e) {
+  if (uint64_t(e.frame_offset) + e.raw_length > frame_plain.size())
+    return Error(Code::kCorruption, "blob {} at {}+{} lies outside its {}-byte frame",
+                 e.id.ShortHex(), e.frame_offset, e.raw_length, frame_plain.size());
+  return frame_plain.subspan(e.frame_offset, e.raw_length);
+}
+
+void PackBuilder::AddFrame(const SealedFrame& frame, const std::vector<bool>& keep) {
+  for (size_t i = 0; i < frame.blobs.size(); ++i) {
+    if (!keep[i]) continue;
+    BlobEntry e = frame.blobs[i];
+    e.offset = uint32_t(data_.size());
+    e.length = uint32_t(frame.sealed.size());
+    entries_.push_back(e);
+  }
+  PutBytes(data_, frame.sealed);
 }
 
 Bytes PackBuilder::Finish(const Sealer& sealer) {
@@ -69,16 +97,20 @@ Result<std::vector<BlobEntry>> DecodePackHeader(const Sealer& sealer, ByteSpan h
   ASSIGN_OR_RETURN(auto entries, DecodeBlobEntries(in, count));
   if (in.remaining() != 0)
     return Error(Code::kCorruption, "pack header has {} trailing bytes", in.remaining());
+  // Frames are listed in order; a frame may have unlisted (dead) blobs but
+  // never overlaps another or the header.
   uint64_t data_end = pack_size - header_envelope.size() - kPackTrailerSize;
-  uint64_t expect = 0;
-  for (const auto& e : entries) {
-    if (e.offset != expect)
-      return Error(Code::kCorruption, "blob {} at offset {}, expected {}", e.id.ShortHex(),
-                   e.offset, expect);
-    expect = uint64_t(e.offset) + e.length;
+  uint64_t frame_end = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    bool same_frame = i > 0 && e.offset == entries[i - 1].offset;
+    if (same_frame ? e.length != entries[i - 1].length : e.offset < frame_end)
+      return Error(Code::kCorruption, "blob {}: frame at offset {} overlaps the previous one",
+                   e.id.ShortHex(), e.offset);
+    frame_end = uint64_t(e.offset) + e.length;
   }
-  if (expect != data_end)
-    return Error(Code::kCorruption, "blobs end at {}, header starts at {}", expect, data_end);
+  if (frame_end > data_end)
+    return Error(Code::kCorruption, "frames end at {}, header starts at {}", frame_end, data_end);
   return entries;
 }
 

@@ -1,11 +1,11 @@
 // BlobWriter: the write side of the repository for one backup. Takes sealed
-// blobs, skips those already stored, fills packs, saves each full pack, and
+// frames of blobs, skips blobs already stored, fills packs, saves each full pack, and
 // writes an index file every kPacksPerIndex packs and at Flush — in the order
 // of design section 8, so a crash leaves nothing a snapshot could depend on
 // half-written.
 //
-// Not thread-safe: one writer thread owns it (workers seal in parallel and
-// hand over the sealed bytes).
+// Not thread-safe: one writer thread owns it (workers build and seal frames in
+// parallel and hand them over).
 #pragma once
 
 #include <unordered_set>
@@ -35,10 +35,13 @@ class BlobWriter {
   // True when `id` is stored, in an index already or in this writer.
   Result<bool> Known(const Hash256& id);
 
-  // Adds a sealed blob unless already known; returns whether it was added.
-  Result<bool> Add(ObjectType type, const Hash256& id, ByteSpan sealed, uint32_t raw_length);
+  // Adds a sealed frame. Blobs already known are not indexed again (their
+  // bytes stay as dead space); a frame whose blobs are all known is dropped.
+  // Returns how many blobs were added.
+  Result<size_t> AddFrame(const SealedFrame& frame);
 
-  // Computes the id of `plain`, seals and adds it (tree nodes, small objects).
+  // Computes the id of `plain` and stores it alone in a frame unless known
+  // (tree nodes).
   Result<Hash256> AddPlain(ObjectType type, ByteSpan plain);
 
   // Saves the partial pack and writes an index for every pack not yet indexed.

@@ -25,8 +25,9 @@ namespace casulo::repo {
 struct BlobLocation {
   Hash256 pack;
   ObjectType type = ObjectType::kData;
-  uint32_t offset = 0;
-  uint32_t length = 0;
+  uint32_t offset = 0;        // of the frame in the pack
+  uint32_t length = 0;        // of the frame's envelope
+  uint32_t frame_offset = 0;  // of the blob in the frame's plaintext
   uint32_t raw_length = 0;
 };
 
