@@ -4,6 +4,47 @@
 
 namespace casulo::repo {
 
+BlobWriter::BlobWriter(Repository& repo) : repo_(repo) {
+  saver_ = std::thread([this] { SaverLoop(); });
+}
+
+BlobWriter::~BlobWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  saver_.join();
+}
+
+void BlobWriter::SaverLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return to_save_.has_value() || stop_; });
+    if (!to_save_) return;  // stop requested and nothing left
+    auto job = std::move(*to_save_);
+    to_save_.reset();
+    saving_ = true;
+    lock.unlock();
+    Status s = repo_.backend().Save(FileType::kPack, job.first.pack.Hex(), job.second);
+    job.second = Bytes();
+    lock.lock();
+    saving_ = false;
+    if (s.ok()) {
+      saved_.push_back(std::move(job.first));
+    } else if (save_error_.ok()) {
+      save_error_ = std::move(s);
+    }
+    cv_.notify_all();
+  }
+}
+
+Status BlobWriter::WaitSaved() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !to_save_ && !saving_; });
+  return save_error_;
+}
+
 Result<bool> BlobWriter::Known(const Hash256& id) {
   if (pending_.count(id)) return true;
   ASSIGN_OR_RETURN(auto loc, repo_.index().Find(id));
@@ -46,18 +87,28 @@ Status BlobWriter::SavePack() {
   PackIndex entry{Hash256{}, pack_.entries()};
   Bytes bytes = pack_.Finish(repo_.sealer());
   entry.pack = Blake3(bytes);
-  RETURN_IF_ERROR(repo_.backend().Save(FileType::kPack, entry.pack.Hex(), bytes));
-  unindexed_.push_back(std::move(entry));
   stats_.packs++;
-  if (unindexed_.size() >= kPacksPerIndex) RETURN_IF_ERROR(WriteIndex());
+  size_t saved;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !to_save_.has_value(); });
+    if (!save_error_.ok()) return save_error_;
+    to_save_.emplace(std::move(entry), std::move(bytes));
+    saved = saved_.size();
+    cv_.notify_all();
+  }
+  if (saved >= kPacksPerIndex) RETURN_IF_ERROR(WriteIndex());
   return OkStatus();
 }
 
 Status BlobWriter::WriteIndex() {
-  if (unindexed_.empty()) return OkStatus();
   IndexFile index;
-  index.packs = std::move(unindexed_);
-  unindexed_.clear();
+  {
+    std::lock_guard lock(mu_);
+    index.packs = std::move(saved_);
+    saved_.clear();
+  }
+  if (index.packs.empty()) return OkStatus();
   ASSIGN_OR_RETURN(std::string name,
                    repo_.SaveFile(FileType::kIndex, ObjectType::kIndex, EncodeIndex(index)));
   stats_.index_files++;
@@ -68,8 +119,12 @@ Status BlobWriter::WriteIndex() {
 }
 
 Status BlobWriter::Flush() {
-  RETURN_IF_ERROR(SavePack());
-  return WriteIndex();
+  Status s = SavePack();
+  Status w = WaitSaved();  // even after an error: index what did reach the backend
+  Status i = WriteIndex();
+  RETURN_IF_ERROR(s);
+  RETURN_IF_ERROR(w);
+  return i;
 }
 
 }  // namespace casulo::repo

@@ -8,6 +8,10 @@
 // parallel and hand them over).
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -28,9 +32,14 @@ struct WriterStats {
 
 class BlobWriter {
  public:
-  explicit BlobWriter(Repository& repo) : repo_(repo) {}
-  // Does not flush: blobs not yet flushed are simply lost, which is safe.
-  ~BlobWriter() = default;
+  // Full packs are saved (written, fsynced, renamed) by a background thread
+  // while the caller goes on filling the next one; at most one pack waits.
+  explicit BlobWriter(Repository& repo);
+  // Waits for a pack being saved, but does not flush: blobs not yet flushed
+  // are simply lost, which is safe (design section 8).
+  ~BlobWriter();
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
 
   // True when `id` is stored, in an index already or in this writer.
   Result<bool> Known(const Hash256& id);
@@ -51,14 +60,24 @@ class BlobWriter {
   const WriterStats& stats() const { return stats_; }
 
  private:
-  Status SavePack();
-  Status WriteIndex();
+  Status SavePack();      // hands the current pack to the saver
+  Status WaitSaved();     // until the saver is idle; its first error
+  Status WriteIndex();    // indexes the packs saved so far
+  void SaverLoop();
 
   Repository& repo_;
   PackBuilder pack_;
   std::unordered_set<Hash256, Hash256Hasher> pending_;  // added, not yet indexed
-  std::vector<PackIndex> unindexed_;
   WriterStats stats_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<std::pair<PackIndex, Bytes>> to_save_;  // GUARDED_BY(mu_)
+  std::vector<PackIndex> saved_;                        // GUARDED_BY(mu_): not yet indexed
+  Status save_error_;                                   // GUARDED_BY(mu_)
+  bool saving_ = false;                                 // GUARDED_BY(mu_)
+  bool stop_ = false;                                   // GUARDED_BY(mu_)
+  std::thread saver_;
 };
 
 }  // namespace casulo::repo

@@ -22,6 +22,8 @@ inline constexpr size_t kPackTrailerSize = 12;
 inline constexpr size_t kPackEntrySize = 49;
 // Frames are closed once their plaintext reaches this size.
 inline constexpr size_t kFrameTarget = 1 << 20;
+// Initial capacity of a pack buffer: the default pack size plus a frame.
+inline constexpr size_t kPackReserve = (16u << 20) + (2u << 20);
 // Upper bound of a frame's plaintext accepted when opening (hostile input).
 inline constexpr size_t kMaxFramePlain = 32u << 20;
 
