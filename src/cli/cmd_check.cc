@@ -46,8 +46,9 @@ void AddCheckCommand(CLI::App& app, const GlobalOptions& g, CommandAction& actio
       if (g.json) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& f : findings)
-          arr.push_back(
-              {{"severity", SeverityName(f.severity)}, {"object", f.object}, {"message", f.message}});
+          arr.push_back({{"severity", SeverityName(f.severity)},
+                         {"object", f.object},
+                         {"message", f.message}});
         nlohmann::json j = {{"findings", arr},
                             {"errors", errors},
                             {"infos", infos},
@@ -59,8 +60,8 @@ void AddCheckCommand(CLI::App& app, const GlobalOptions& g, CommandAction& actio
         if (data)
           scope = o->read_data_subset.empty() ? "all data read"
                                               : "data of packs " + o->read_data_subset + " read";
-        std::printf("check: %zu error%s, %zu info%s (%s)\n", errors, errors == 1 ? "" : "s",
-                    infos, infos == 1 ? "" : "s", scope.c_str());
+        std::printf("check: %zu error%s, %zu info%s (%s)\n", errors, errors == 1 ? "" : "s", infos,
+                    infos == 1 ? "" : "s", scope.c_str());
       }
       if (errors > 0)
         return Error(Code::kCorruption, "check found {} error{} in {}", errors,

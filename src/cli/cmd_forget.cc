@@ -27,7 +27,8 @@ using GroupKey = std::pair<std::string, std::string>;
 
 void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action) {
   auto* sub = app.add_subcommand(
-      "forget", "remove snapshots by a retention policy, per (kind, source); --prune to free space");
+      "forget",
+      "remove snapshots by a retention policy, per (kind, source); --prune to free space");
   auto o = std::make_shared<ForgetOptions>();
   sub->add_option("--keep-last", o->policy.last, "keep the N newest snapshots");
   sub->add_option("--keep-hourly", o->policy.hourly, "keep the newest of each of N hours");
@@ -36,7 +37,8 @@ void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& acti
   sub->add_option("--keep-monthly", o->policy.monthly, "keep the newest of each of N months");
   sub->add_option("--keep-yearly", o->policy.yearly, "keep the newest of each of N years");
   sub->add_option("--keep-within", o->within, "keep every snapshot newer than DUR (7d, 2w, 1y6m)");
-  sub->add_option("--keep-tag", o->policy.keep_tags, "keep every snapshot with this tag (repeatable)");
+  sub->add_option("--keep-tag", o->policy.keep_tags,
+                  "keep every snapshot with this tag (repeatable)");
   sub->add_flag("--dry-run", o->dry_run, "print the plan, remove nothing");
   sub->add_flag("--prune", o->prune, "run prune afterwards (takes an exclusive lock)");
   sub->add_option("--repack-below", o->repack_below, "with --prune: see prune --repack-below")
@@ -74,9 +76,9 @@ void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& acti
           std::string reasons;
           for (const auto& r : d.reasons) reasons += (reasons.empty() ? "" : ",") + r;
           if (!g.json)
-            std::printf("  %-6s  %s  %s  %s\n", d.keep ? "keep" : "remove",
+            std::printf("  %-6s  %s  %s%s%s\n", d.keep ? "keep" : "remove",
                         d.id.substr(0, 12).c_str(), repo::FormatTime(d.time).c_str(),
-                        reasons.c_str());
+                        reasons.empty() ? "" : "  ", reasons.c_str());
           jd.push_back({{"id", d.id},
                         {"time", repo::FormatTime(d.time)},
                         {"keep", d.keep},
@@ -92,15 +94,16 @@ void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& acti
           RETURN_IF_ERROR(lock->status().With("forget stopped before removing snapshots"));
           Status s = repo->backend().Remove(repo::FileType::kSnapshot, id);
           if (!s.ok() && s.code() != Code::kNotFound)
-            return std::move(s).With(fmt::format("removing snapshot {} ({} of {} removed)", id,
-                                                 removed, remove.size()));
+            return std::move(s).With(
+                fmt::format("removing snapshot {} ({} of {} removed)", id, removed, remove.size()));
           ++removed;
         }
       }
-      if (!g.json)
-        std::printf(o->dry_run ? "dry run: would remove %zu snapshots\n"
-                               : "removed %zu snapshots\n",
-                    o->dry_run ? remove.size() : removed);
+      if (!g.json) {
+        const size_t n = o->dry_run ? remove.size() : removed;
+        std::printf("%s %zu snapshot%s\n", o->dry_run ? "dry run: would remove" : "removed", n,
+                    n == 1 ? "" : "s");
+      }
 
       nlohmann::json jprune;
       Status s;

@@ -40,10 +40,11 @@ void PrintPlan(const repo::PrunePlan& p) {
   const auto& s = p.stats;
   std::printf("prune plan (repack packs below %.0f%% live):\n", p.repack_below * 100);
   std::printf("  snapshots    %llu\n", (unsigned long long)s.snapshots);
-  std::printf("  packs        %llu in data/: %zu kept, %zu deleted, %zu repacked, %zu unreferenced "
-              "deleted\n",
-              (unsigned long long)s.packs, p.keep.size(), p.delete_packs.size(), p.repack.size(),
-              p.unreferenced_packs.size());
+  std::printf(
+      "  packs        %llu in data/: %zu kept, %zu deleted, %zu repacked, %zu unreferenced "
+      "deleted\n",
+      (unsigned long long)s.packs, p.keep.size(), p.delete_packs.size(), p.repack.size(),
+      p.unreferenced_packs.size());
   std::printf("  live blobs   %llu (%s)\n", (unsigned long long)s.live_blobs,
               HumanBytes(s.live_bytes).c_str());
   std::printf("  dead blobs   %llu (%s), %llu of them extra copies of live blobs\n",
@@ -77,14 +78,17 @@ Status RunPrune(repo::Repository& repo, const repo::Lock& lock, const GlobalOpti
   }
   RETURN_IF_ERROR(repo::ExecutePrune(repo, plan, [&lock] { return lock.status(); }));
   if (!g.json)
-    std::printf("pruned: %zu packs removed, %zu repacked, %s freed\n",
-                plan.delete_packs.size() + plan.unreferenced_packs.size() + plan.repack.size(),
-                plan.repack.size(), HumanBytes(plan.bytes_freed()).c_str());
+    std::printf(
+        "pruned: %zu packs deleted, %zu repacked, %zu unreferenced removed; about %s "
+        "freed\n",
+        plan.delete_packs.size(), plan.repack.size(), plan.unreferenced_packs.size(),
+        HumanBytes(plan.bytes_freed()).c_str());
   return OkStatus();
 }
 
 void AddPruneCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action) {
-  auto* sub = app.add_subcommand("prune", "remove data no snapshot needs (takes an exclusive lock)");
+  auto* sub =
+      app.add_subcommand("prune", "remove data no snapshot needs (takes an exclusive lock)");
   auto run = std::make_shared<PruneRun>();
   sub->add_flag("--dry-run", run->dry_run, "print the plan, change nothing");
   sub->add_option("--repack-below", run->repack_below,

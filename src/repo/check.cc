@@ -36,8 +36,8 @@ Result<std::function<bool(const Hash256&)>> ParseReadDataSubset(std::string_view
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     return !s.empty() && ec == std::errc() && ptr == s.data() + s.size();
   };
-  if (!parse(subset.substr(0, slash), n) || !parse(subset.substr(slash + 1), m) || n < 1 ||
-      n > m || m > 256)
+  if (!parse(subset.substr(0, slash), n) || !parse(subset.substr(slash + 1), m) || n < 1 || n > m ||
+      m > 256)
     return bad();
   return Selector([n, m](const Hash256& p) { return p.b[0] % m == n - 1; });
 }
@@ -55,16 +55,16 @@ class Checker {
 
   Status Run() {
     CheckKeys();
-    Result<IndexView> view = internal::LoadIndexView(
-        repo_, [this](const std::string& object, Status problem) -> Status {
+    Result<IndexView> view =
+        internal::LoadIndexView(repo_, [this](const std::string& object, Status problem) -> Status {
           if (problem.code() == Code::kCancelled) return problem;
           Report(CheckFinding::kError, object, problem.ToString());
           return OkStatus();
         });
     if (!view.ok()) {
       if (view.status().code() == Code::kCancelled) return view.status();
-      Report(CheckFinding::kError, "repository", "cannot list index files: " +
-                                                     view.status().ToString());
+      Report(CheckFinding::kError, "repository",
+             "cannot list index files: " + view.status().ToString());
       return OkStatus();  // nothing else can be checked without an index
     }
     view_ = std::move(view).value();
@@ -104,8 +104,8 @@ class Checker {
   Status CheckPacks() {
     Result<std::vector<std::string>> listed = repo_.backend().List(FileType::kPack);
     if (!listed.ok()) {
-      Report(CheckFinding::kError, "repository", "cannot list data/: " +
-                                                     listed.status().ToString());
+      Report(CheckFinding::kError, "repository",
+             "cannot list data/: " + listed.status().ToString());
       return OkStatus();
     }
     std::set<std::string> present(listed->begin(), listed->end());
@@ -249,9 +249,9 @@ class Checker {
       i = j;
     }
     for (const auto& [pos, n] : per_pack)
-      Report(CheckFinding::kInfo, "pack " + view_.packs[pos].id.Hex(),
-             fmt::format("{} of its blobs are also stored in another pack; prune keeps one copy",
-                         n));
+      Report(
+          CheckFinding::kInfo, "pack " + view_.packs[pos].id.Hex(),
+          fmt::format("{} of its blobs are also stored in another pack; prune keeps one copy", n));
   }
 
   Status CheckSnapshots() {
@@ -302,7 +302,8 @@ class Checker {
     }
     if (missing + wrong_type == 0) return;
     std::string what;
-    if (missing) what = fmt::format("{} of its {} chunks are in no index", missing, node.ids.size());
+    if (missing)
+      what = fmt::format("{} of its {} chunks are in no index", missing, node.ids.size());
     if (wrong_type)
       what += fmt::format("{}{} of its {} chunks are indexed as tree nodes, not data",
                           missing ? "; " : "", wrong_type, node.ids.size());

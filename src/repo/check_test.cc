@@ -18,11 +18,13 @@ using ::testing::Not;
 
 auto IsError(const std::string& object, const std::string& text = "") {
   return AllOf(Field(&CheckFinding::severity, CheckFinding::kError),
-               Field(&CheckFinding::object, object), Field(&CheckFinding::message, HasSubstr(text)));
+               Field(&CheckFinding::object, object),
+               Field(&CheckFinding::message, HasSubstr(text)));
 }
 auto IsInfo(const std::string& object, const std::string& text = "") {
   return AllOf(Field(&CheckFinding::severity, CheckFinding::kInfo),
-               Field(&CheckFinding::object, object), Field(&CheckFinding::message, HasSubstr(text)));
+               Field(&CheckFinding::object, object),
+               Field(&CheckFinding::message, HasSubstr(text)));
 }
 auto AnyError() { return Field(&CheckFinding::severity, CheckFinding::kError); }
 
@@ -116,7 +118,8 @@ TEST_F(CheckTest, DamagedTreeNodeFoundWithoutReadData) {
   const BlobEntry& e = FirstOfType(ObjectType::kTree);
   FlipByte(pack_path_, e.offset + e.length / 2);
   auto findings = Check();
-  EXPECT_THAT(findings, Contains(IsError("tree node " + e.id.Hex(), "snapshot " + snap_.substr(0, 12))));
+  EXPECT_THAT(findings,
+              Contains(IsError("tree node " + e.id.Hex(), "snapshot " + snap_.substr(0, 12))));
 }
 
 TEST_F(CheckTest, MissingPack) {
@@ -200,12 +203,13 @@ TEST_F(CheckTest, DuplicatedBlobIsInfo) {
 }
 
 TEST(CheckSubsetTest, ParsesAndPartitions) {
-  for (const char* bad : {"0/2", "3/2", "1/0", "1/257", "x/2", "1/", "abc", "0%", "101%", "%",
-                          "-5%", "1/2/3"}) {
+  for (const char* bad :
+       {"0/2", "3/2", "1/0", "1/257", "x/2", "1/", "abc", "0%", "101%", "%", "-5%", "1/2/3"}) {
     auto r = ParseReadDataSubset(bad);
     EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
   }
-  auto a = ParseReadDataSubset("1/3"), b = ParseReadDataSubset("2/3"), c = ParseReadDataSubset("3/3");
+  auto a = ParseReadDataSubset("1/3"), b = ParseReadDataSubset("2/3"),
+       c = ParseReadDataSubset("3/3");
   auto half = ParseReadDataSubset("50%"), all = ParseReadDataSubset("100%");
   auto none = ParseReadDataSubset("");
   ASSERT_TRUE(a.ok() && b.ok() && c.ok() && half.ok() && all.ok() && none.ok());

@@ -56,8 +56,8 @@ class RepoTest : public ::testing::Test {
     OpenOptions o;
     o.cache_dir = dir_ + "/cache";
     o.sync_index = false;  // as check does; tests call SyncIndex when they need it
-    return Repository::Open(NewLocalBackend(root_),
-                            [password] { return Result<std::string>(password); }, o);
+    return Repository::Open(
+        NewLocalBackend(root_), [password] { return Result<std::string>(password); }, o);
   }
   void Reopen() {
     repo_.reset();

@@ -167,7 +167,8 @@ Result<PrunePlan> PlanPrune(Repository& repo, double repack_below,
     if (!exists)
       return Error(Code::kCorruption, "pack {} holds {} live blobs but is missing from data/; {}",
                    pack.id.Hex(), live_count, kRunCheck);
-    if (live_stored < repack_below * double(frame_bytes)) {
+    // The half byte absorbs rounding: a fully live pack is never repacked.
+    if (live_stored + 0.5 < repack_below * double(frame_bytes)) {
       PrunePlan::Repack r{pack.id, {}};
       for (size_t e = 0; e < pack.blobs.size(); ++e)
         if (chosen[p][e]) r.live.push_back(pack.blobs[e]);
@@ -224,9 +225,8 @@ class Repacker {
       if (uint64_t(f.offset) + f.length > data.size())
         return Error(Code::kCorruption, "frame at offset {} lies beyond the end; {}", f.offset,
                      kRunCheck);
-      Result<Bytes> plain =
-          repo_.sealer().Open(f.type, {}, ByteSpan(data.data() + f.offset, f.length),
-                              kMaxFramePlain);
+      Result<Bytes> plain = repo_.sealer().Open(
+          f.type, {}, ByteSpan(data.data() + f.offset, f.length), kMaxFramePlain);
       if (!plain.ok())
         return Damaged(fmt::format("frame at offset {}", f.offset), std::move(plain).status());
       for (; i < r.live.size() && r.live[i].offset == f.offset; ++i) {
@@ -308,7 +308,8 @@ Status ExecutePrune(Repository& repo, const PrunePlan& plan,
     for (auto& p : fresh) surviving.push_back(std::move(p));
     // With nothing surviving there is nothing to describe: the old index
     // files are simply removed (their packs are all going).
-    if (!surviving.empty()) RETURN_IF_ERROR(WriteIndexes(repo, std::move(surviving), plan.index_files));
+    if (!surviving.empty())
+      RETURN_IF_ERROR(WriteIndexes(repo, std::move(surviving), plan.index_files));
   }
   if (still_locked) RETURN_IF_ERROR(still_locked().With("prune stopped before removing files"));
   if (plan.rewrite_index)

@@ -174,7 +174,8 @@ TEST_F(PruneTest, MergesIndexFilesAndKeepsOneCopyOfDuplicates) {
 
   PrunePlan plan = Plan();
   EXPECT_EQ(plan.stats.duplicate_blobs, 1u);
-  ASSERT_THAT(plan.delete_packs, ElementsAre(idx.packs[0].pack)) << "the copy in the fuller pack stays";
+  ASSERT_THAT(plan.delete_packs, ElementsAre(idx.packs[0].pack))
+      << "the copy in the fuller pack stays";
   ASSERT_TRUE(ExecutePrune(*repo_, plan).ok());
   EXPECT_THAT(List(FileType::kIndex), SizeIs(1));
   EXPECT_THAT(Check(), IsEmpty());
@@ -210,6 +211,17 @@ TEST_F(PruneTest, RefusesDamagedRepository) {
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), Code::kCorruption);
   EXPECT_THAT(plan.status().ToString(), ::testing::HasSubstr("casulo check"));
+}
+
+TEST_F(PruneTest, ThresholdBounds) {
+  MakeSnapshot("a", Chunks(0, 7));
+  const std::string b = MakeSnapshot("b", Chunks(20, 7));
+  EXPECT_THAT(Plan(1.0).repack, IsEmpty()) << "fully live packs are never repacked";
+  Forget(b);
+  MakeSnapshot("c", Chunks(20, 2));  // keeps 2 of b's 7 chunks alive
+  PrunePlan never = Plan(0.0);
+  EXPECT_THAT(never.repack, IsEmpty());
+  EXPECT_THAT(Plan(0.8).repack, SizeIs(1));
 }
 
 TEST_F(PruneTest, RejectsBadThreshold) {

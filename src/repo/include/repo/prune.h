@@ -34,7 +34,7 @@ struct PruneStats {
   // (one copy each), and unreachable ones plus extra copies.
   uint64_t live_blobs = 0, live_bytes = 0;
   uint64_t dead_blobs = 0, dead_bytes = 0;
-  uint64_t duplicate_blobs = 0;             // extra copies of reachable blobs (counted in dead)
+  uint64_t duplicate_blobs = 0;  // extra copies of reachable blobs (counted in dead)
 };
 
 struct PrunePlan {
@@ -76,12 +76,11 @@ inline constexpr size_t kPruneIndexMaxBlobs = size_t(1) << 19;
 // chunk ids) and plans. A pack with no live blob is deleted; one whose live
 // blobs' estimated stored bytes (see bytes_repacked) are less than
 // `repack_below_live_fraction` of its frames' bytes is repacked; of several
-// copies of a live blob the one in the pack with the most live bytes is kept. Refuses with kCorruption (pointing to `casulo
-// check`) when an index file or snapshot cannot be read, a tree node or
-// chunk a snapshot needs is in no index, or a pack holding live blobs is
-// missing: pruning a damaged repository could delete what a repair needs.
-// Snapshots named in `ignore_snapshots` count as already removed (for
-// `forget --prune --dry-run`, which shows the prune its removals allow).
+// copies of a live blob the one in the pack with the most live bytes is kept. Refuses with
+// kCorruption (pointing to `casulo check`) when an index file or snapshot cannot be read, a tree
+// node or chunk a snapshot needs is in no index, or a pack holding live blobs is missing: pruning a
+// damaged repository could delete what a repair needs. Snapshots named in `ignore_snapshots` count
+// as already removed (for `forget --prune --dry-run`, which shows the prune its removals allow).
 Result<PrunePlan> PlanPrune(Repository& repo, double repack_below_live_fraction = 0.8,
                             const std::vector<std::string>& ignore_snapshots = {});
 
