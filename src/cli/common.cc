@@ -1,11 +1,14 @@
 #include "cli/common.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "core/file.h"
 
@@ -95,6 +98,11 @@ Result<std::string> ReadNewPassword() {
 Result<std::unique_ptr<repo::Repository>> OpenRepo(const GlobalOptions& g, bool sync_index) {
   if (g.repo.empty())
     return Error(Code::kInvalidArgument, "no repository: give -r DIR or set CASULO_REPO");
+  struct stat st;
+  if (::stat(g.repo.c_str(), &st) != 0)
+    return Error(Code::kNotFound, "no repository at {}: {}", g.repo, std::strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return Error(Code::kInvalidArgument, "{} is not a directory, so not a repository", g.repo);
   repo::OpenOptions o;
   o.cache_dir = g.cache_dir;
   o.sync_index = sync_index;
