@@ -220,12 +220,12 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
     for (Block& blk : b.blocks) {
       stats.chunks++;
       done_bytes += blk.length;
-      if (blk.kind == Block::kHole || blk.zero) {
+      if (blk.kind == Block::kReuse) stats.reused_chunks++;
+      if (blk.kind == Block::kHole || blk.zero || blk.id.IsZero()) {
         stats.zero_chunks++;
         RETURN_IF_ERROR(tree.Append(Hash256{}));
         continue;
       }
-      if (blk.kind == Block::kReuse) stats.reused_chunks++;
       RETURN_IF_ERROR(tree.Append(blk.id));
     }
     if (opt.progress) opt.progress(done_bytes, input.seekable ? input.size : 0);
