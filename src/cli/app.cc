@@ -40,9 +40,9 @@ int Main(int argc, char** argv) {
   AddBackupCommand(app, g, action);
   AddRestoreCommand(app, g, action);
   AddSnapshotsCommand(app, g, action);
-  // PENDING-HELPER AddCheckCommand(app, g, action);
-  // PENDING-HELPER AddForgetCommand(app, g, action);
-  // PENDING-HELPER AddPruneCommand(app, g, action);
+  AddCheckCommand(app, g, action);
+  AddForgetCommand(app, g, action);
+  AddPruneCommand(app, g, action);
   AddStatsCommand(app, g, action);
   AddCatCommand(app, g, action);
   AddKeyCommand(app, g, action);

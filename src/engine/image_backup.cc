@@ -248,7 +248,10 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   snap.hostname = host;
-  snap.time = std::time(nullptr);
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  snap.time = now.tv_sec;
+  snap.time_nanos = uint32_t(now.tv_nsec);
   snap.tags = opt.tags;
   snap.parent = opt.parent;
   snap.size = reader.size();

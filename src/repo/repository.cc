@@ -235,7 +235,9 @@ Result<std::vector<SnapshotEntry>> Repository::ListSnapshots() {
     out.push_back({std::move(n), std::move(s)});
   }
   std::sort(out.begin(), out.end(), [](const SnapshotEntry& a, const SnapshotEntry& b) {
-    return a.snap.time != b.snap.time ? a.snap.time < b.snap.time : a.id < b.id;
+    if (a.snap.time != b.snap.time) return a.snap.time < b.snap.time;
+    if (a.snap.time_nanos != b.snap.time_nanos) return a.snap.time_nanos < b.snap.time_nanos;
+    return a.id < b.id;
   });
   return out;
 }

@@ -24,13 +24,41 @@ Result<int64_t> ParseTime(std::string_view s) {
   return int64_t(timegm(&tm));
 }
 
+std::string FormatTimeNanos(int64_t t, uint32_t nanos) {
+  std::string out = FormatTime(t);
+  if (nanos) out.insert(out.size() - 1, fmt::format(".{:09d}", nanos));
+  return out;
+}
+
+Result<std::pair<int64_t, uint32_t>> ParseTimeNanos(std::string_view s) {
+  size_t dot = s.find('.');
+  if (dot == std::string_view::npos) {
+    ASSIGN_OR_RETURN(int64_t t, ParseTime(s));
+    return std::pair<int64_t, uint32_t>(t, 0);
+  }
+  std::string whole = std::string(s.substr(0, dot)) + "Z";
+  std::string_view frac = s.substr(dot + 1);
+  if (frac.empty() || frac.size() > 10 || frac.back() != 'Z')
+    return Error(Code::kInvalidArgument, "bad time '{}'", s);
+  frac.remove_suffix(1);
+  uint32_t nanos = 0;
+  for (size_t i = 0; i < 9; ++i) {
+    char c = i < frac.size() ? frac[i] : '0';
+    if (c < '0' || c > '9') return Error(Code::kInvalidArgument, "bad time '{}'", s);
+    nanos = nanos * 10 + uint32_t(c - '0');
+  }
+  if (frac.size() > 9) return Error(Code::kInvalidArgument, "bad time '{}'", s);
+  ASSIGN_OR_RETURN(int64_t t, ParseTime(whole));
+  return std::pair<int64_t, uint32_t>(t, nanos);
+}
+
 Bytes EncodeSnapshot(const Snapshot& s) {
   json j = {
       {"version", s.version},
       {"kind", s.kind},
       {"source", s.source},
       {"hostname", s.hostname},
-      {"time", FormatTime(s.time)},
+      {"time", FormatTimeNanos(s.time, s.time_nanos)},
       {"tags", s.tags},
       {"parent", s.parent ? json(*s.parent) : json(nullptr)},
       {"size", s.size},
@@ -62,7 +90,9 @@ Result<Snapshot> DecodeSnapshot(ByteSpan bytes) {
     s.kind = j.at("kind").get<std::string>();
     s.source = j.at("source").get<std::string>();
     s.hostname = j.value("hostname", "");
-    ASSIGN_OR_RETURN(s.time, ParseTime(j.at("time").get<std::string>()));
+    ASSIGN_OR_RETURN(auto when, ParseTimeNanos(j.at("time").get<std::string>()));
+    s.time = when.first;
+    s.time_nanos = when.second;
     s.tags = j.value("tags", std::vector<std::string>{});
     if (j.contains("parent") && !j["parent"].is_null()) s.parent = j["parent"].get<std::string>();
     s.size = j.at("size").get<uint64_t>();

@@ -30,6 +30,7 @@ struct Snapshot {
   std::string source;          // what was backed up: a path, a VM uuid...
   std::string hostname;        // the machine that ran the backup
   int64_t time = 0;            // unix seconds, UTC
+  uint32_t time_nanos = 0;     // sub-second part: orders snapshots of one second
   std::vector<std::string> tags;
   std::optional<std::string> parent;  // snapshot id this one was made against
   uint64_t size = 0;                  // image size in bytes
@@ -44,5 +45,8 @@ Result<Snapshot> DecodeSnapshot(ByteSpan json);
 
 std::string FormatTime(int64_t unix_seconds);  // RFC 3339, UTC: 2026-11-27T18:00:00Z
 Result<int64_t> ParseTime(std::string_view rfc3339);
+// With a 9-digit fraction when `nanos` is not 0; ParseTimeNanos accepts both.
+std::string FormatTimeNanos(int64_t unix_seconds, uint32_t nanos);
+Result<std::pair<int64_t, uint32_t>> ParseTimeNanos(std::string_view rfc3339);
 
 }  // namespace casulo::repo
