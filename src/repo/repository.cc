@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/blake3.h"
@@ -127,17 +128,32 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
     const auto& names = key_names;
     if (names.empty()) return Error(Code::kCorruption, "{}: no key files in keys/", where);
     ASSIGN_OR_RETURN(std::string pass, password());
+    // A damaged key file must neither hide another that works nor pass for a
+    // wrong password: its name is the BLAKE3 of its content, so damage shows.
+    std::vector<std::string> damaged;
     for (const auto& name : names) {
-      ASSIGN_OR_RETURN(Bytes kf, backend->Load(FileType::kKey, name));
-      auto key = DecodeKeyFile(kf, pass);
+      auto kf = backend->Load(FileType::kKey, name);
+      if (!kf.ok() || Blake3(*kf).Hex() != name) {
+        damaged.push_back("key " + name);
+        continue;
+      }
+      auto key = DecodeKeyFile(*kf, pass);
       if (key.ok()) {
         repo->key_ = *key;
         repo->key_name_ = name;
         break;
       }
-      if (key.status().code() != Code::kAuth) return std::move(key).status().With("key " + name);
+      if (key.status().code() != Code::kAuth) damaged.push_back("key " + name);
     }
-    if (!repo->key_) return Error(Code::kAuth, "wrong password: no key file of {} opens", where);
+    if (!repo->key_) {
+      std::string list = fmt::format("{}", fmt::join(damaged, ", "));
+      if (damaged.size() == names.size())
+        return Error(Code::kCorruption, "{}: every key file is damaged ({})", where, list);
+      if (!damaged.empty())
+        return Error(Code::kAuth, "wrong password: no intact key file of {} opens (damaged: {})",
+                     where, list);
+      return Error(Code::kAuth, "wrong password: no key file of {} opens", where);
+    }
   }
   Sealer probe(repo->key_, 0);
   ASSIGN_OR_RETURN(Bytes cfg, probe.Open(ObjectType::kConfig, {}, *raw).With("config"));
