@@ -49,6 +49,19 @@ def median(rows, field):
     return statistics.median(vals) if vals else None
 
 
+def others_share(row):
+    """Share (%) of the machine's CPU time that other processes used during the step."""
+    if not row.get("others_cpu_s"):
+        return None
+    return 100 * float(row["others_cpu_s"]) / (float(row["wall_s"]) * os.cpu_count())
+
+
+def busiest(rows):
+    """Highest others_share over the runs, as text ("–" if not recorded)."""
+    vals = [v for v in map(others_share, rows) if v is not None]
+    return f"{max(vals):.0f}" if vals else "–"
+
+
 def fmt(v, digits=2):
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -78,6 +91,11 @@ def main():
       f"{changed * 65536 / MIB:.1f} MiB). Runs: {runs}, medians shown. Page cache dropped before "
       f"every step. MB/s = {size / 1e6:.2f} MB / wall.")
     p()
+    busy = [r for rs in rows.values() for r in rs if (others_share(r) or 0) >= 10]
+    if busy:
+        p(f"**Warning:** other processes used ≥ 10 % of the CPU during {len(busy)} step(s) "
+          "(column \"others' CPU %\" below); those timings are inflated.")
+        p()
     p("## Wall time per step (ratio > 1: casulo is faster)")
     p()
     p("| step | casulo | restic | borg (zstd,3) | restic/casulo | borg/casulo |")
@@ -93,8 +111,8 @@ def main():
     p()
     p("## Details")
     p()
-    p("| tool | step | ok runs | wall s | MB/s | user s | sys s | CPU % | peak RSS MiB |")
-    p("|---|---|---|---|---|---|---|---|---|")
+    p("| tool | step | ok runs | wall s | MB/s | user s | sys s | CPU % | peak RSS MiB | others' CPU % during (max) |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
     for tool in TOOLS:
         for step, name in STEP_NAMES.items():
             rs = rows.get((tool, step), [])
@@ -105,7 +123,7 @@ def main():
             mbs = fmt(size / 1e6 / w, 0) if w else "–"
             cpu = fmt(100 * (u + s) / w, 0) if w else "–"
             p(f"| {tool} | {name} | {ok} | {fmt(w)} | {mbs} | {fmt(u)} | {fmt(s)} | {cpu} | "
-              f"{fmt(rss / 1024 if rss else None, 1)} |")
+              f"{fmt(rss / 1024 if rss else None, 1)} | {busiest(rs)} |")
     p()
     p(f"## Repository size (du -sb, MiB; the day-2 change is {changed * 65536 / MIB:.1f} MiB)")
     p()
