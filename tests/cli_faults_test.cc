@@ -21,7 +21,7 @@ constexpr uint64_t kMiB = 1 << 20;
 
 void ExpectRestores(const CliHarness& h, const std::string& snap, const std::string& image) {
   std::string out = h.Path("check-" + snap.substr(0, 8) + ".img");
-  auto r = h.Run({"restore", "image", snap, out, "--overwrite", "--no-sync"});
+  auto r = h.Run({"restore", "image", snap, out, "--overwrite"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(h.Read(out.substr(h.dir().string().size() + 1)) == h.Read(image))
       << "snapshot " << snap << " does not restore " << image;

@@ -18,14 +18,16 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
     std::string snapshot;
     std::string out;
     bool overwrite = false;
-    bool no_sync = false;
+    bool sync = false;
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("SNAPSHOT", o->snapshot, "snapshot id, unique prefix, or latest")->required();
   sub->add_option("OUT", o->out, "output file or device, or - for stdout")->required();
   sub->add_flag("--overwrite", o->overwrite, "replace an existing file");
-  sub->add_flag("--no-sync", o->no_sync, "do not fsync the output at the end");
+  // Like cp, restic and borg, a restore leaves durability to the page cache;
+  // --sync waits until the image is on disk.
+  sub->add_flag("--sync", o->sync, "fsync the output before returning");
   sub->add_option("--threads", o->threads, "worker threads (default: one per core)");
   sub->callback([&g, &action, o] {
     action = [&g, o]() -> Status {
@@ -52,7 +54,7 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
       }
       engine::ImageRestoreOptions ro;
       ro.threads = o->threads;
-      ro.sync = !o->no_sync;
+      ro.sync = o->sync;
       ro.progress = MakeProgress(g, "restore");
       auto r = engine::RestoreImage(*repo, snap, out, seekable, ro);
       EndProgress(g);

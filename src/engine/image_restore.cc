@@ -1,6 +1,8 @@
 #include <chrono>
+#include <cstring>
 #include <thread>
 
+#include "core/aligned_buffer.h"
 #include "core/cancel.h"
 #include "core/pipeline.h"
 #include "engine/image.h"
@@ -9,12 +11,16 @@ namespace casulo::engine {
 
 namespace {
 
-constexpr size_t kMaxDataChunksPerBatch = 32;
+// A batch ends at a frame boundary once it holds this many data chunks, so
+// each frame is decoded by one worker only; the hard cap bounds memory.
+constexpr size_t kDataChunksPerBatch = 32;
+constexpr size_t kMaxDataChunksPerBatch = 64;
 constexpr size_t kMaxChunksPerBatch = 4096;
-constexpr size_t kMaxBatchesInFlight = 8;
+constexpr size_t kMaxBatchesInFlight = 6;
 
 struct Chunk {
   Hash256 id;
+  repo::BlobLocation loc;  // for data chunks
   uint32_t length = 0;
   uint32_t data_offset = 0;
 };
@@ -22,7 +28,7 @@ struct Chunk {
 struct Batch {
   uint64_t first = 0;
   std::vector<Chunk> chunks;
-  Bytes data;
+  AlignedPtr data;  // the batch's data chunks, back to back
 };
 
 }  // namespace
@@ -34,63 +40,82 @@ Result<ImageRestoreStats> RestoreImage(repo::Repository& repo, const repo::Snaps
   const uint64_t chunk = snap.chunk_size;
   repo::TreeReader tree(snap.tree, [&repo](const Hash256& id) { return repo.LoadBlob(id); });
   if (seekable) {
-    // Holes read as zeros only if nothing was there before.
-    RETURN_IF_ERROR(out.Truncate(0));
+    // Holes read as zeros only if nothing was there before. Truncating an
+    // empty file to 0 is skipped: on ext4 it arms the replace-via-truncate
+    // heuristic (auto_da_alloc), which makes close() flush the whole image.
+    ASSIGN_OR_RETURN(uint64_t old_size, out.Size());
+    if (old_size) RETURN_IF_ERROR(out.Truncate(0));
     RETURN_IF_ERROR(out.Truncate(snap.size));
   }
+  BufferPool pool(kMaxDataChunksPerBatch * chunk);
   ImageRestoreStats stats;
   uint64_t next = 0;
 
+  // The producer walks the tree and looks every chunk up, so it can cut
+  // batches where frames end.
   PipelineStages<Batch> st;
   st.produce = [&](Batch& b) -> Result<bool> {
     if (CancelRequested()) return Status(Code::kCancelled, "interrupted");
     if (next >= tree.count()) return false;
     b.first = next;
     size_t ndata = 0;
-    while (next < tree.count() && ndata < kMaxDataChunksPerBatch &&
-           b.chunks.size() < kMaxChunksPerBatch) {
+    while (next < tree.count() && b.chunks.size() < kMaxChunksPerBatch) {
       Chunk c;
       ASSIGN_OR_RETURN(c.id, tree.At(next));
       c.length = uint32_t(std::min<uint64_t>(chunk, snap.size - next * chunk));
-      if (!c.id.IsZero()) c.data_offset = uint32_t(ndata++ * chunk);
+      if (!c.id.IsZero()) {
+        ASSIGN_OR_RETURN(auto loc, repo.index().Find(c.id));
+        if (!loc)
+          return Error(Code::kCorruption, "chunk {} (at byte {}) is in no index", c.id.Hex(),
+                       next * chunk);
+        if (ndata >= kMaxDataChunksPerBatch) break;
+        if (ndata >= kDataChunksPerBatch) {
+          const Chunk& last = b.chunks.back();
+          bool same_frame = !last.id.IsZero() && last.loc.pack == loc->pack &&
+                            last.loc.offset == loc->offset;
+          if (!same_frame) break;
+        }
+        c.loc = *loc;
+        c.data_offset = uint32_t(ndata++ * chunk);
+      }
       b.chunks.push_back(c);
       ++next;
     }
-    b.data.resize(ndata * chunk);
+    if (ndata) b.data = pool.Get();
     return true;
   };
+  // Workers decode their chunks and, for a seekable output, write them in
+  // place themselves; for a stream the consumer writes in order.
   st.work = [&](Batch& b) -> Status {
     for (const Chunk& c : b.chunks) {
       if (c.id.IsZero()) continue;
-      ASSIGN_OR_RETURN(Bytes plain, repo.LoadBlob(c.id));
-      if (plain.size() != c.length)
+      MutableByteSpan dst(b.data.get() + c.data_offset, c.length);
+      if (c.loc.raw_length != c.length)
         return Error(Code::kCorruption, "chunk {} has {} bytes, expected {}", c.id.ShortHex(),
-                     plain.size(), c.length);
-      std::copy(plain.begin(), plain.end(), b.data.begin() + c.data_offset);
+                     c.loc.raw_length, c.length);
+      RETURN_IF_ERROR(repo.ReadBlobAt(c.id, c.loc, dst));
+      if (seekable) RETURN_IF_ERROR(out.PWrite((b.first + (&c - b.chunks.data())) * chunk, dst));
     }
+    if (seekable) pool.Put(std::move(b.data));
     return OkStatus();
   };
   static const Bytes kZeros(1 << 20, 0);
   st.consume = [&](Batch& b) -> Status {
-    uint64_t off = b.first * chunk;
     for (const Chunk& c : b.chunks) {
       if (c.id.IsZero()) {
         stats.zero_chunks++;
-        if (!seekable) {
-          for (uint64_t left = c.length; left > 0;) {
-            uint64_t n = std::min<uint64_t>(left, kZeros.size());
-            RETURN_IF_ERROR(out.WriteAll(ByteSpan(kZeros).first(n)));
-            left -= n;
-          }
+        for (uint64_t left = seekable ? 0 : c.length; left > 0;) {
+          uint64_t n = std::min<uint64_t>(left, kZeros.size());
+          RETURN_IF_ERROR(out.WriteAll(ByteSpan(kZeros).first(n)));
+          left -= n;
         }
       } else {
         stats.data_chunks++;
-        ByteSpan data = ByteSpan(b.data).subspan(c.data_offset, c.length);
-        RETURN_IF_ERROR(seekable ? out.PWrite(off, data) : out.WriteAll(data));
+        if (!seekable) RETURN_IF_ERROR(out.WriteAll(ByteSpan(b.data.get() + c.data_offset, c.length)));
       }
-      off += c.length;
       stats.bytes += c.length;
     }
+    pool.Put(std::move(b.data));
     if (opt.progress) opt.progress(stats.bytes, snap.size);
     return OkStatus();
   };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -206,7 +207,16 @@ Result<Bytes> Repository::LoadBlob(const Hash256& id) {
 }
 
 Result<Bytes> Repository::LoadBlobAt(const Hash256& id, const BlobLocation& loc) {
-  std::string ctx = fmt::format("blob {} in pack {}", id.ShortHex(), loc.pack.ShortHex());
+  Bytes out(loc.raw_length);
+  RETURN_IF_ERROR(ReadBlobAt(id, loc, out));
+  return out;
+}
+
+Status Repository::ReadBlobAt(const Hash256& id, const BlobLocation& loc, MutableByteSpan out) {
+  auto ctx = [&] { return fmt::format("blob {} in pack {}", id.ShortHex(), loc.pack.ShortHex()); };
+  if (out.size() != loc.raw_length)
+    return Error(Code::kInternal, "{}: buffer of {} bytes for {}", ctx(), out.size(),
+                 loc.raw_length);
   // One decoded frame per thread: an in-order reader (restore) takes the ~16
   // chunks of a frame from it after one read and one decryption. Keyed by
   // pack name and offset, which name immutable content.
@@ -221,17 +231,19 @@ Result<Bytes> Repository::LoadBlobAt(const Hash256& id, const BlobLocation& loc)
     cache.valid = false;
     ASSIGN_OR_RETURN(Bytes sealed,
                      backend_->Load(FileType::kPack, loc.pack.Hex(), loc.offset, loc.length)
-                         .With(ctx));
-    ASSIGN_OR_RETURN(cache.plain, sealer_->Open(loc.type, {}, sealed, kMaxFramePlain).With(ctx));
+                         .With(ctx()));
+    ASSIGN_OR_RETURN(cache.plain,
+                     sealer_->Open(loc.type, {}, sealed, kMaxFramePlain).With(ctx()));
     cache.pack = loc.pack;
     cache.offset = loc.offset;
     cache.valid = true;
   }
   BlobEntry e{loc.type, id, loc.offset, loc.length, loc.frame_offset, loc.raw_length};
-  ASSIGN_OR_RETURN(ByteSpan plain, SliceFrame(cache.plain, e).With(ctx));
+  ASSIGN_OR_RETURN(ByteSpan plain, SliceFrame(cache.plain, e).With(ctx()));
   if (sealer_->ChunkId(plain) != id)
-    return Error(Code::kCorruption, "{}: content does not hash to its id", ctx);
-  return Bytes(plain.begin(), plain.end());
+    return Error(Code::kCorruption, "{}: content does not hash to its id", ctx());
+  std::memcpy(out.data(), plain.data(), plain.size());
+  return OkStatus();
 }
 
 Result<std::string> Repository::SaveSnapshot(const Snapshot& snap) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <array>
+#include <memory>
+#include <utility>
 #include <cstdint>
 #include <cstring>
 #include <span>

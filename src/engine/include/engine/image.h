@@ -21,6 +21,7 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 // with pread and their holes skipped; streams are read in order to EOF.
 struct ImageInput {
   File file;
+  File direct;  // the same file opened O_DIRECT, when the file system allows it
   bool seekable = false;
   uint64_t size = 0;  // when seekable
 };
@@ -55,7 +56,7 @@ Result<Bytes> ParseChangedBlocks(ByteSpan file, std::string_view format, uint64_
 struct ImageRestoreOptions {
   int threads = 0;
   ProgressFn progress;
-  bool sync = true;  // fsync the output before returning
+  bool sync = false;  // fsync the output before returning (--sync)
 };
 
 struct ImageRestoreStats {

@@ -85,6 +85,8 @@ class Repository {
   // hashes to `id`. kNotFound when no index names it.
   Result<Bytes> LoadBlob(const Hash256& id);
   Result<Bytes> LoadBlobAt(const Hash256& id, const BlobLocation& loc);
+  // Like LoadBlobAt, into `out`, which must be exactly loc.raw_length bytes.
+  Status ReadBlobAt(const Hash256& id, const BlobLocation& loc, MutableByteSpan out);
 
   Result<std::string> SaveSnapshot(const Snapshot& snap);
   Result<Snapshot> LoadSnapshot(const std::string& id);
