@@ -20,6 +20,8 @@ namespace {
 constexpr size_t kMaxDataBlocksPerBatch = 32;  // 2 MiB of 64 KiB chunks
 constexpr size_t kMaxBlocksPerBatch = 4096;    // cheap ones: holes, reused
 constexpr size_t kMaxBatchesInFlight = 8;      // ~16 MiB read + ~16 MiB sealed
+// New chunks more than this many blocks apart go to different frames.
+constexpr uint64_t kFrameMaxGapBlocks = 32;
 
 struct Block {
   enum Kind : uint8_t { kHole, kReuse, kData } kind = kData;
@@ -207,6 +209,7 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
   st.work = [&](Batch& b) -> Status {
     repo::FrameBuilder frame(ObjectType::kData);
     std::unordered_set<Hash256, Hash256Hasher> in_batch;
+    uint64_t last_in_frame = 0;
     for (Block& blk : b.blocks) {
       if (blk.kind != Block::kData) continue;
       ByteSpan data(b.data.get() + blk.data_offset, blk.length);
@@ -219,6 +222,13 @@ Result<ImageBackupResult> BackupImage(repo::Repository& repo, ImageInput& input,
       if (!in_batch.insert(blk.id).second) continue;
       ASSIGN_OR_RETURN(auto loc, repo.index().Find(blk.id));
       if (loc) continue;
+      // A frame holds chunks that lie close together on the disk, so that an
+      // in-order restore never needs many frames at once: scattered changes
+      // of an incremental get small frames of their own.
+      uint64_t index = b.first + uint64_t(&blk - b.blocks.data());
+      if (!frame.empty() && index - last_in_frame > kFrameMaxGapBlocks)
+        b.frames.push_back(frame.Seal(sealer));
+      last_in_frame = index;
       frame.Add(blk.id, data);
       if (frame.size() >= repo::kFrameTarget) b.frames.push_back(frame.Seal(sealer));
     }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <ctime>
 #include <fmt/ranges.h>
@@ -217,29 +218,39 @@ Status Repository::ReadBlobAt(const Hash256& id, const BlobLocation& loc, Mutabl
   if (out.size() != loc.raw_length)
     return Error(Code::kInternal, "{}: buffer of {} bytes for {}", ctx(), out.size(),
                  loc.raw_length);
-  // One decoded frame per thread: an in-order reader (restore) takes the ~16
-  // chunks of a frame from it after one read and one decryption. Keyed by
-  // pack name and offset, which name immutable content.
-  struct FrameCache {
+  // A few decoded frames per thread: an in-order reader (restore) takes the
+  // ~32 chunks of a frame after one read and one decryption, and an
+  // incremental's small frames of changed chunks interleave with their
+  // parent's frames without evicting them. Keyed by pack name and offset,
+  // which name immutable content.
+  struct CachedFrame {
     Hash256 pack;
     uint32_t offset = 0;
-    bool valid = false;
+    uint64_t used = 0;  // 0: empty
     Bytes plain;
   };
-  thread_local FrameCache cache;
-  if (!cache.valid || cache.pack != loc.pack || cache.offset != loc.offset) {
-    cache.valid = false;
+  thread_local std::array<CachedFrame, kFramesCachedPerThread> cache;
+  thread_local uint64_t clock = 0;
+  CachedFrame* hit = nullptr;
+  CachedFrame* victim = &cache[0];
+  for (auto& c : cache) {
+    if (c.used && c.pack == loc.pack && c.offset == loc.offset) hit = &c;
+    if (c.used < victim->used) victim = &c;
+  }
+  if (!hit) {
+    hit = victim;
+    hit->used = 0;
     ASSIGN_OR_RETURN(Bytes sealed,
                      backend_->Load(FileType::kPack, loc.pack.Hex(), loc.offset, loc.length)
                          .With(ctx()));
-    ASSIGN_OR_RETURN(cache.plain,
+    ASSIGN_OR_RETURN(hit->plain,
                      sealer_->Open(loc.type, {}, sealed, kMaxFramePlain).With(ctx()));
-    cache.pack = loc.pack;
-    cache.offset = loc.offset;
-    cache.valid = true;
+    hit->pack = loc.pack;
+    hit->offset = loc.offset;
   }
+  hit->used = ++clock;
   BlobEntry e{loc.type, id, loc.offset, loc.length, loc.frame_offset, loc.raw_length};
-  ASSIGN_OR_RETURN(ByteSpan plain, SliceFrame(cache.plain, e).With(ctx()));
+  ASSIGN_OR_RETURN(ByteSpan plain, SliceFrame(hit->plain, e).With(ctx()));
   if (sealer_->ChunkId(plain) != id)
     return Error(Code::kCorruption, "{}: content does not hash to its id", ctx());
   std::memcpy(out.data(), plain.data(), plain.size());

@@ -23,6 +23,8 @@ namespace casulo::repo {
 inline constexpr uint32_t kRepoVersion = 1;
 inline constexpr uint32_t kDefaultChunkSize = 64 * 1024;
 inline constexpr uint32_t kDefaultPackSize = 16 * 1024 * 1024;
+// Decoded frames each reading thread keeps (LoadBlob, ReadBlobAt): 4 × 2 MiB.
+inline constexpr size_t kFramesCachedPerThread = 4;
 
 struct RepoConfig {
   uint32_t version = kRepoVersion;
