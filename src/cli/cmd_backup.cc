@@ -8,19 +8,13 @@ namespace casulo::cli {
 
 namespace {
 
+// One flat JSON object: the snapshot's id, source, size, parent and stats.
 std::string SnapshotJson(const std::string& id, const repo::Snapshot& s) {
-  nlohmann::json j = {{"snapshot", id},
-                      {"source", s.source},
-                      {"size", s.size},
-                      {"parent", s.parent ? nlohmann::json(*s.parent) : nlohmann::json(nullptr)},
-                      {"chunks", s.stats.chunks},
-                      {"zero_chunks", s.stats.zero_chunks},
-                      {"reused_chunks", s.stats.reused_chunks},
-                      {"read_bytes", s.stats.read_bytes},
-                      {"new_chunks", s.stats.new_chunks},
-                      {"new_bytes", s.stats.new_bytes},
-                      {"stored_bytes", s.stats.stored_bytes},
-                      {"seconds", s.stats.seconds}};
+  nlohmann::json j = nlohmann::json::parse(repo::SnapshotStatsJson(s.stats));
+  j["snapshot"] = id;
+  j["source"] = s.source;
+  j["size"] = s.size;
+  j["parent"] = s.parent ? nlohmann::json(*s.parent) : nlohmann::json(nullptr);
   return j.dump();
 }
 

@@ -10,8 +10,6 @@
 
 namespace casulo::repo {
 
-namespace {
-
 // sodium_init must run before any other libsodium call (it picks the fastest
 // implementations and opens the random source). A function-local static makes
 // the first call thread-safe; a failure means no usable randomness, which no
@@ -26,6 +24,8 @@ void EnsureSodium() {
   }();
   (void)ready;
 }
+
+namespace {
 
 // The cipher, fetched once: in OpenSSL 3 a fetch per message costs a provider
 // lookup under a lock, noticeable at ~16,000 objects per GB.

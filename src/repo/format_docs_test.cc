@@ -12,6 +12,7 @@
 #include "core/blake3.h"
 #include "core/file.h"
 #include "envelope_internal.h"
+#include "doc_example_test_util.h"
 #include "keyfile_internal.h"
 #include "repo/envelope.h"
 #include "repo/keyfile.h"
@@ -19,42 +20,11 @@
 namespace casulo::repo {
 namespace {
 
-std::string ReadDoc(const std::string& name) {
-  Result<Bytes> b = ReadFile(std::string(CASULO_SOURCE_DIR) + "/docs/format/" + name);
-  EXPECT_TRUE(b.ok()) << b.status().ToString();
-  return b.ok() ? std::string(AsChars(*b)) : std::string();
-}
+const auto& ReadDoc = testing::ReadFormatDoc;
 
-// The bytes of the hexdump -C style block in the first fenced block after
-// the line `<!-- example: NAME -->`. Each line is an offset, up to 16 hex
-// bytes and an optional |ascii| column; offsets must be contiguous.
+// A hex-dump example (doc_example_test_util.h).
 Result<Bytes> ExtractExample(const std::string& doc, std::string_view name) {
-  const std::string marker = "<!-- example: " + std::string(name) + " -->";
-  size_t at = doc.find(marker);
-  if (at == std::string::npos) return Error(Code::kNotFound, "no marker {}", marker);
-  std::istringstream in(doc.substr(at + marker.size()));
-  std::string line;
-  while (std::getline(in, line) && line.rfind("```", 0) != 0) {
-    if (!line.empty()) return Error(Code::kCorruption, "text between marker and fence: {}", line);
-  }
-  if (!in) return Error(Code::kCorruption, "no fenced block after {}", marker);
-  Bytes out;
-  while (std::getline(in, line)) {
-    if (line.rfind("```", 0) == 0) return out;
-    std::istringstream fields(line.substr(0, line.find('|')));
-    std::string offset, byte;
-    fields >> offset;
-    char* end = nullptr;
-    const unsigned long off = std::strtoul(offset.c_str(), &end, 16);
-    if (offset.size() != 8 || *end != '\0' || off != out.size())
-      return Error(Code::kCorruption, "offset {} but {} bytes so far", offset, out.size());
-    while (fields >> byte) {
-      ASSIGN_OR_RETURN(Bytes b, FromHex(byte));
-      if (b.size() != 1) return Error(Code::kCorruption, "bad byte '{}'", byte);
-      out.push_back(b[0]);
-    }
-  }
-  return Error(Code::kCorruption, "unterminated fenced block after {}", marker);
+  return testing::HexExample(doc, name);
 }
 
 // The master key of both documents' examples.

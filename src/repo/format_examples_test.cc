@@ -19,53 +19,14 @@
 #include "repo/pack.h"
 #include "repo/snapshot.h"
 #include "repo/tree.h"
+#include "doc_example_test_util.h"
 
 namespace casulo::repo {
 namespace {
 
-std::string ReadDoc(const std::string& name) {
-  Result<Bytes> b = ReadFile(std::string(CASULO_SOURCE_DIR) + "/docs/format/" + name);
-  EXPECT_TRUE(b.ok()) << b.status().ToString();
-  return b.ok() ? std::string(AsChars(*b)) : std::string();
-}
-
-// The text of the fenced block right after the line `<!-- example: NAME -->`.
-Result<std::string> ExampleBlock(const std::string& doc, std::string_view name) {
-  const std::string marker = "<!-- example: " + std::string(name) + " -->\n";
-  const size_t at = doc.find(marker);
-  if (at == std::string::npos) return Error(Code::kNotFound, "no line {}", marker);
-  const size_t open = at + marker.size();
-  if (doc.compare(open, 3, "```") != 0)
-    return Error(Code::kCorruption, "no fenced block right after {}", marker);
-  const size_t body = doc.find('\n', open);
-  const size_t close = doc.find("\n```", body);
-  if (body == std::string::npos || close == std::string::npos)
-    return Error(Code::kCorruption, "unterminated fenced block after {}", marker);
-  return doc.substr(body + 1, close + 1 - (body + 1));
-}
-
-// Bytes of a `hexdump -C` listing: an 8-digit offset, up to 16 hex bytes,
-// an optional |ascii| column; offsets must be contiguous.
-Result<Bytes> ParseHexdump(const std::string& text) {
-  Bytes out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line.substr(0, line.find('|')));
-    std::string offset, byte;
-    fields >> offset;
-    char* end = nullptr;
-    const unsigned long at = std::strtoul(offset.c_str(), &end, 16);
-    if (offset.size() != 8 || *end != '\0' || at != out.size())
-      return Error(Code::kCorruption, "offset '{}' after {} bytes", offset, out.size());
-    while (fields >> byte) {
-      ASSIGN_OR_RETURN(Bytes b, FromHex(byte));
-      if (b.size() != 1) return Error(Code::kCorruption, "bad byte '{}'", byte);
-      out.push_back(b[0]);
-    }
-  }
-  return out;
-}
+using testing::ExampleBlock;
+using testing::ParseHexdump;
+const auto& ReadDoc = testing::ReadFormatDoc;
 
 Bytes Example(const std::string& doc, std::string_view name) {
   Result<std::string> block = ExampleBlock(doc, name);

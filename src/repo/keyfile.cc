@@ -46,16 +46,6 @@ bool ParamsInBounds(const KdfParams& p) {
   return p.mem_kib >= kMinMemKib && p.mem_kib <= kMaxMemKib && p.ops >= kMinOps && p.ops <= kMaxOps;
 }
 
-void EnsureSodium() {
-  static const bool ready = [] {
-    if (sodium_init() < 0) {
-      std::fprintf(stderr, "casulo: libsodium failed to initialise\n");
-      std::abort();
-    }
-    return true;
-  }();
-  (void)ready;
-}
 
 // A 32-byte key that wipes itself: the wrapping key must not outlive its use.
 struct SecretKey {

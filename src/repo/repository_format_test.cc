@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/file.h"
+#include "doc_example_test_util.h"
 #include "repo/lock.h"
 #include "repo/repository.h"
 
@@ -14,15 +15,9 @@ namespace casulo::repo {
 namespace {
 
 std::string Example(std::string_view name) {
-  auto doc = ReadFile(std::string(CASULO_SOURCE_DIR) + "/docs/format/repository.md");
-  EXPECT_TRUE(doc.ok());
-  std::string text(AsChars(*doc));
-  std::string marker = "<!-- example: " + std::string(name) + " -->\n";
-  size_t at = text.find(marker);
-  EXPECT_NE(at, std::string::npos) << marker;
-  size_t body = text.find('\n', at + marker.size()) + 1;
-  size_t close = text.find("\n```", body);
-  return text.substr(body, close + 1 - body);
+  auto block = testing::ExampleBlock(testing::ReadFormatDoc("repository.md"), name);
+  EXPECT_TRUE(block.ok()) << block.status().ToString();
+  return block.ok() ? *block : std::string();
 }
 
 TEST(RepositoryFormat, ConfigExampleDecodes) {

@@ -52,6 +52,15 @@ Result<std::pair<int64_t, uint32_t>> ParseTimeNanos(std::string_view s) {
   return std::pair<int64_t, uint32_t>(t, nanos);
 }
 
+static json StatsToJson(const SnapshotStats& st) {
+  return {{"chunks", st.chunks},           {"zero_chunks", st.zero_chunks},
+          {"reused_chunks", st.reused_chunks}, {"read_bytes", st.read_bytes},
+          {"new_chunks", st.new_chunks},   {"new_bytes", st.new_bytes},
+          {"stored_bytes", st.stored_bytes}, {"seconds", st.seconds}};
+}
+
+std::string SnapshotStatsJson(const SnapshotStats& stats) { return StatsToJson(stats).dump(); }
+
 Bytes EncodeSnapshot(const Snapshot& s) {
   json j = {
       {"version", s.version},
@@ -64,15 +73,7 @@ Bytes EncodeSnapshot(const Snapshot& s) {
       {"size", s.size},
       {"chunk_size", s.chunk_size},
       {"tree", {{"root", s.tree.root.Hex()}, {"height", s.tree.height}, {"count", s.tree.count}}},
-      {"stats",
-       {{"chunks", s.stats.chunks},
-        {"zero_chunks", s.stats.zero_chunks},
-        {"reused_chunks", s.stats.reused_chunks},
-        {"read_bytes", s.stats.read_bytes},
-        {"new_chunks", s.stats.new_chunks},
-        {"new_bytes", s.stats.new_bytes},
-        {"stored_bytes", s.stats.stored_bytes},
-        {"seconds", s.stats.seconds}}},
+      {"stats", StatsToJson(s.stats)},
       {"labels", s.labels},
   };
   std::string text = j.dump();

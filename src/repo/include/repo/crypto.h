@@ -16,6 +16,10 @@ struct MasterKey {
   std::array<uint8_t, 32> id_key{};   // keys BLAKE3 for chunk ids
 };
 
+// Initialises libsodium once (thread-safe); aborts if it cannot, since then
+// there is no usable randomness. Every libsodium user calls it first.
+void EnsureSodium();
+
 // Cryptographically secure random bytes (libsodium's randombytes_buf).
 void RandomBytes(MutableByteSpan out);
 MasterKey NewMasterKey();

@@ -41,6 +41,8 @@ struct Snapshot {
 };
 
 Bytes EncodeSnapshot(const Snapshot& s);  // JSON text
+// The "stats" object of the snapshot JSON, as JSON text (for CLI summaries).
+std::string SnapshotStatsJson(const SnapshotStats& stats);
 Result<Snapshot> DecodeSnapshot(ByteSpan json);
 
 std::string FormatTime(int64_t unix_seconds);  // RFC 3339, UTC: 2026-11-27T18:00:00Z
