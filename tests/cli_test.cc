@@ -139,5 +139,36 @@ TEST(Cli, BadInputsGetClearErrors) {
   EXPECT_EQ(again.exit_code, 4) << again.err;
 }
 
+TEST(Cli, ForgetPruneCheckKeepsWhatThePolicyKeeps) {
+  CliHarness h;
+  h.Init();
+  std::vector<std::string> ids;
+  for (uint32_t day = 0; day < 3; ++day) {
+    h.MakeImage("disk.img", 6 * kMiB, 64 * 1024, 100 + day);  // a different disk each day
+    auto b = h.Run({"backup", "image", h.Path("disk.img"), "--source", "vm1", "--json"});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    ids.push_back(nlohmann::json::parse(b.out)["snapshot"]);
+  }
+  auto empty = h.Run({"forget"});
+  EXPECT_EQ(empty.exit_code, 2) << "an empty policy must be refused: " << empty.out;
+  auto dry = h.Run({"forget", "--keep-last", "1", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(nlohmann::json::parse(h.Run({"snapshots", "--json"}).out).size(), 3u);
+  auto before = nlohmann::json::parse(h.Run({"stats", "--json"}).out);
+  auto f = h.Run({"forget", "--keep-last", "1", "--prune"});
+  ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+  auto left = nlohmann::json::parse(h.Run({"snapshots", "--json"}).out);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0]["id"], ids.back());
+  auto after = nlohmann::json::parse(h.Run({"stats", "--json"}).out);
+  EXPECT_LT(after["stored_bytes"].get<uint64_t>(), before["stored_bytes"].get<uint64_t>() / 2)
+      << "prune must free the forgotten days' data";
+  auto check = h.Run({"check", "--read-data"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto r = h.Run({"restore", "image", "latest", h.Path("out.img")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(h.Read("out.img"), h.Read("disk.img"));
+}
+
 }  // namespace
 }  // namespace casulo::testing

@@ -88,7 +88,7 @@ Status Repository::Init(Backend& backend, const InitOptions& options, const Pass
                                                                EncodeConfig(c)));
 }
 
-Result<std::string> IndexCachePath(const std::string& cache_dir, const std::string& repo_id) {
+Result<std::string> IndexCachePath(const std::string& cache_dir, const std::string& key) {
   std::string dir = cache_dir;
   if (dir.empty()) {
     if (const char* d = getenv("CASULO_CACHE_DIR"); d && *d) {
@@ -101,7 +101,7 @@ Result<std::string> IndexCachePath(const std::string& cache_dir, const std::stri
       return Error(Code::kInvalidArgument, "no cache directory: set CASULO_CACHE_DIR");
     }
   }
-  return dir + "/" + repo_id + "/index.sqlite";
+  return dir + "/" + key + "/index.sqlite";
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> backend,
@@ -168,7 +168,16 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
   if (options.cache_dir == "-") {
     ASSIGN_OR_RETURN(repo->index_, IndexCache::OpenInMemory());
   } else {
-    ASSIGN_OR_RETURN(std::string path, IndexCachePath(options.cache_dir, repo->config_.id));
+    // Keyed by id and location: a copy of a repository (same id, another
+    // place) must not share, and keep rebuilding, the original's cache.
+    std::string loc = repo->backend_->Location();
+    if (char* real = realpath(loc.c_str(), nullptr)) {
+      loc = real;
+      free(real);
+    }
+    ASSIGN_OR_RETURN(std::string path,
+                     IndexCachePath(options.cache_dir,
+                                    repo->config_.id + "-" + Blake3(AsBytes(loc)).Hex().substr(0, 8)));
     ASSIGN_OR_RETURN(repo->index_, IndexCache::Open(path));
   }
   if (options.sync_index) RETURN_IF_ERROR(repo->SyncIndex());

@@ -112,7 +112,8 @@ class Repository {
   std::unique_ptr<IndexCache> index_;
 };
 
-// Where the index cache lives for repository `repo_id` (see OpenOptions).
-Result<std::string> IndexCachePath(const std::string& cache_dir, const std::string& repo_id);
+// Where the index cache lives for the repository cache key `key`
+// (`<repo id>-<8 hex of BLAKE3 of its location>`; see OpenOptions).
+Result<std::string> IndexCachePath(const std::string& cache_dir, const std::string& key);
 
 }  // namespace casulo::repo
