@@ -59,7 +59,8 @@ void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& acti
       ASSIGN_OR_RETURN(auto all, repo->ListSnapshots());
       std::map<GroupKey, std::vector<repo::SnapshotInfo>> groups;
       for (const auto& e : all)
-        groups[{e.snap.kind, e.snap.source}].push_back({e.id, e.snap.time, e.snap.tags});
+        groups[{e.snap.kind, e.snap.source}].push_back(
+            {e.id, e.snap.time, e.snap.tags, e.snap.time_nanos});
 
       const int64_t now = std::time(nullptr);
       std::vector<std::string> remove;

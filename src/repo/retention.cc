@@ -68,6 +68,7 @@ std::vector<RetentionDecision> ApplyRetention(std::vector<SnapshotInfo> snaps,
                                               const RetentionPolicy& p, int64_t now) {
   std::sort(snaps.begin(), snaps.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
     if (a.time != b.time) return a.time > b.time;
+    if (a.time_nanos != b.time_nanos) return a.time_nanos > b.time_nanos;
     return a.id < b.id;
   });
 

@@ -320,5 +320,20 @@ TEST(RetentionParseDuration, FormatRoundTrips) {
   }
 }
 
+TEST(Retention, SubSecondTimesOrderSnapshotsOfOneSecond) {
+  // Three backups within one second: keep-last 1 must keep the newest by its
+  // sub-second time, whatever the ids.
+  std::vector<SnapshotInfo> snaps = {{"aaa", 1000, {}, 900}, {"bbb", 1000, {}, 100},
+                                     {"ccc", 1000, {}, 500}};
+  RetentionPolicy p;
+  p.last = 1;
+  auto d = ApplyRetention(snaps, p, 2000);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].id, "aaa");
+  EXPECT_TRUE(d[0].keep);
+  EXPECT_FALSE(d[1].keep);
+  EXPECT_FALSE(d[2].keep);
+}
+
 }  // namespace
 }  // namespace casulo::repo

@@ -18,6 +18,7 @@ struct SnapshotInfo {
   std::string id;
   int64_t time = 0;  // unix seconds
   std::vector<std::string> tags;
+  uint32_t time_nanos = 0;  // orders snapshots of the same second (buckets use `time`)
 };
 
 // Every rule adds snapshots to the kept set; nothing is removed that any rule
