@@ -15,7 +15,6 @@ Status ErrnoStatus(int err, std::string_view call, std::string_view path) {
   Code code = Code::kIoError;
   if (err == ENOENT) code = Code::kNotFound;
   if (err == EEXIST) code = Code::kAlreadyExists;
-  if (err == EACCES || err == EPERM) code = Code::kIoError;
   return Error(code, "{} {}: {}", call, path, std::strerror(err));
 }
 

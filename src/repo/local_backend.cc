@@ -1,9 +1,4 @@
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <mutex>
-#include <set>
 
 #include "core/file.h"
 #include "repo/backend.h"

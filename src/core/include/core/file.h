@@ -30,7 +30,8 @@ class File {
   static Result<File> OpenRead(const std::string& path);
   // flags: O_WRONLY/O_RDWR plus O_CREAT/O_TRUNC/O_EXCL as wanted.
   static Result<File> Open(const std::string& path, int flags, mode_t mode = 0644);
-  static File FromFd(int fd, std::string name);  // does not own stdin/stdout: see Release
+  // Takes ownership of `fd`; call Release() first to leave it open (stdout).
+  static File FromFd(int fd, std::string name);
 
   bool valid() const { return fd_ >= 0; }
   int fd() const { return fd_; }
