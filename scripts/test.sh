@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The README's test command: set up, build, run the whole suite with CTest.
+# The README's test command: set up, build, run the whole suite with CTest,
+# then a short libFuzzer run of every codec fuzz target (scripts/fuzz.sh).
+#   CASULO_FUZZ_SECONDS=N  seconds per fuzz target (default 20; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 BUILD_DIR=${CASULO_BUILD_DIR:-build/release}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" --timeout 600
+FUZZ_SECONDS=${CASULO_FUZZ_SECONDS:-20}
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
