@@ -62,6 +62,53 @@ Status WriteZeros(Sink& sink, uint64_t n) {
   return OkStatus();
 }
 
+Result<ByteSpan> PeekableSource::Peek(size_t n) {
+  if (head_ > 0) {
+    buf_.erase(buf_.begin(), buf_.begin() + head_);
+    head_ = 0;
+  }
+  while (buf_.size() < n) {
+    size_t have = buf_.size();
+    buf_.resize(n);
+    ASSIGN_OR_RETURN(size_t got, inner_.Read(MutableByteSpan(buf_.data() + have, n - have)));
+    buf_.resize(have + got);
+    if (got == 0) break;
+  }
+  return ByteSpan(buf_.data(), std::min(n, buf_.size()));
+}
+
+Result<size_t> PeekableSource::Read(MutableByteSpan out) {
+  size_t n;
+  if (head_ < buf_.size()) {
+    n = std::min(out.size(), buf_.size() - head_);
+    std::memcpy(out.data(), buf_.data() + head_, n);
+    head_ += n;
+    if (head_ == buf_.size()) {
+      buf_.clear();
+      head_ = 0;
+    }
+  } else {
+    ASSIGN_OR_RETURN(n, inner_.Read(out));
+  }
+  pos_ += n;
+  return n;
+}
+
+Status PeekableSource::Skip(uint64_t n, std::string_view what) {
+  size_t buffered = std::min<uint64_t>(n, buf_.size() - head_);
+  head_ += buffered;
+  pos_ += buffered;
+  if (head_ == buf_.size()) {
+    buf_.clear();
+    head_ = 0;
+  }
+  if (n == buffered) return OkStatus();
+  uint64_t before = inner_.position();
+  Status s = inner_.Skip(n - buffered, what);
+  pos_ += inner_.position() - before;
+  return s;
+}
+
 Result<size_t> MemorySource::Read(MutableByteSpan out) {
   size_t n = std::min(out.size(), data_.size() - pos_);
   if (n) std::memcpy(out.data(), data_.data() + pos_, n);

@@ -20,6 +20,29 @@ TEST(StreamTest, ReadExactNamesWhatWasTruncated) {
   EXPECT_NE(s.message().find("truncated footer at offset 2"), std::string::npos) << s.message();
 }
 
+TEST(StreamTest, PeekedBytesAreReadAgain) {
+  Bytes data(1000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i);
+  MemorySource inner(data);
+  PeekableSource src(inner);
+  auto p = src.Peek(8);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)[7], 7);
+  auto p2 = src.Peek(16);  // a longer peek extends the first
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(p2->size(), 16u);
+  Bytes out(10);
+  ASSERT_TRUE(ReadExact(src, out, "x").ok());
+  EXPECT_EQ(out[9], 9);
+  ASSERT_TRUE(src.Skip(100, "x").ok());  // 6 buffered + 94 from the inner source
+  EXPECT_EQ(src.position(), 110u);
+  ASSERT_TRUE(ReadExact(src, out, "x").ok());
+  EXPECT_EQ(out[0], 110);
+  auto tail = src.Peek(5000);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->size(), 880u);  // short only at the end
+}
+
 TEST(StreamTest, SkipPastEndFails) {
   Bytes data(10);
   MemorySource src(data);

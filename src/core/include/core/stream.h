@@ -60,6 +60,25 @@ class Sink {
 // Writes n zero bytes through the sink without allocating n bytes.
 Status WriteZeros(Sink& sink, uint64_t n);
 
+// Wraps a Source so that its first bytes can be examined (format and
+// compression detection on a pipe) and are still read afterwards.
+class PeekableSource final : public Source {
+ public:
+  explicit PeekableSource(Source& inner) : inner_(inner) {}
+  // Up to n bytes from the current position without consuming them; fewer
+  // only at the end of the stream.
+  Result<ByteSpan> Peek(size_t n);
+  Result<size_t> Read(MutableByteSpan out) override;
+  Status Skip(uint64_t n, std::string_view what) override;
+  uint64_t position() const override { return pos_; }
+
+ private:
+  Source& inner_;
+  Bytes buf_;       // peeked, not yet consumed
+  size_t head_ = 0;  // consumed prefix of buf_
+  uint64_t pos_ = 0;
+};
+
 // --- Adapters --------------------------------------------------------------
 
 class MemorySource final : public Source {
