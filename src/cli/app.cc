@@ -47,6 +47,8 @@ int Main(int argc, char** argv) {
   AddCatCommand(app, g, action);
   AddKeyCommand(app, g, action);
   AddUnlockCommand(app, g, action);
+  AddInspectCommand(app, g, action);
+  AddConvertCommand(app, g, action);
 
   try {
     app.parse(argc, argv);

@@ -138,8 +138,10 @@ class RawImageReader final : public ExtentReader {
 class RawStreamWriter final : public ExtentWriter {
  public:
   RawStreamWriter(Sink& sink, uint64_t size) : sink_(sink), size_(size) {}
+  RawStreamWriter(Sink& sink, const DiskInfo& info)
+      : sink_(sink), size_(UINT64_MAX), info_(&info) {}
   Status Write(const Extent& e) override {
-    if (e.offset < pos_ || e.data.size() > size_ - e.offset || e.offset > size_)
+    if (e.offset < pos_ || e.offset > size_ || e.data.size() > size_ - e.offset)
       return Error(Code::kInvalidArgument,
                    "raw writer: extent at {} (+{}) is out of order or beyond the {}-byte disk",
                    e.offset, e.data.size(), size_);
@@ -149,6 +151,9 @@ class RawStreamWriter final : public ExtentWriter {
     return OkStatus();
   }
   Status Finish() override {
+    if (info_) size_ = info_->virtual_size;
+    if (pos_ > size_)
+      return Error(Code::kInvalidArgument, "raw writer: data written past the {}-byte disk", size_);
     RETURN_IF_ERROR(WriteZeros(sink_, size_ - pos_));
     pos_ = size_;
     return sink_.Finish();
@@ -157,6 +162,7 @@ class RawStreamWriter final : public ExtentWriter {
  private:
   Sink& sink_;
   uint64_t size_;
+  const DiskInfo* info_ = nullptr;
   uint64_t pos_ = 0;
 };
 
@@ -178,6 +184,10 @@ Result<std::unique_ptr<ExtentReader>> OpenRawImage(const RandomSource& src,
 
 std::unique_ptr<ExtentWriter> NewRawStreamWriter(Sink& sink, uint64_t virtual_size) {
   return std::make_unique<RawStreamWriter>(sink, virtual_size);
+}
+
+std::unique_ptr<ExtentWriter> NewRawStreamWriter(Sink& sink, const DiskInfo& info) {
+  return std::make_unique<RawStreamWriter>(sink, info);
 }
 
 }  // namespace casulo::formats

@@ -87,8 +87,8 @@ TEST(RawTest, StreamWriterFillsGapsAndRefusesDisorder) {
   ASSERT_TRUE(r.ok());
   Bytes out;
   BytesSink sink(&out);
-  // The size is known only at the end of a stream, so write to a declared one.
-  auto w = NewRawStreamWriter(sink, d.size());
+  // The size of a stream is known only at its end: the writer reads it then.
+  auto w = NewRawStreamWriter(sink, (*r)->info());
   ASSERT_TRUE(CopyExtents(**r, *w).ok());
   EXPECT_EQ(out, d);
 

@@ -57,5 +57,7 @@ void AddStatsCommand(CLI::App& app, const GlobalOptions& g, CommandAction& actio
 void AddCatCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddKeyCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddUnlockCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddInspectCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddConvertCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 
 }  // namespace casulo::cli

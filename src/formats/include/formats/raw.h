@@ -37,5 +37,8 @@ Result<std::unique_ptr<ExtentReader>> OpenRawImage(const RandomSource& src,
 // and Finish() pads with zeros to `virtual_size`. A raw stream cannot say
 // "unchanged", so callers flatten a delta onto its parent first.
 std::unique_ptr<ExtentWriter> NewRawStreamWriter(Sink& sink, uint64_t virtual_size);
+// The same for a source whose size is final only at its end (a raw stream):
+// `info` is read when Finish() pads, and must outlive the writer.
+std::unique_ptr<ExtentWriter> NewRawStreamWriter(Sink& sink, const DiskInfo& info);
 
 }  // namespace casulo::formats
