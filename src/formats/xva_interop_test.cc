@@ -40,7 +40,7 @@ TEST(XvaInteropTest, XvaImgExportsWhatWeWrite) {
   Bytes xva;
   BytesSink sink(&xva);
   XvaWriter w(sink, {.checksum = ChunkChecksum::kSha1, .ova_xml_mtime = 1700000000});
-  ASSERT_TRUE(w.WriteOvaXml("<value/>").ok());
+  ASSERT_TRUE(w.WriteOvaXml(xva_testing::Ova({{"Ref:3", size}})).ok());
   auto d = w.BeginDisk("Ref:3", size);
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE((*d)->Write(Extent{0, disk}).ok());
@@ -64,8 +64,7 @@ TEST(XvaInteropTest, WeReadWhatXvaImgPackages) {
   const uint64_t size = 8 * kMiB;  // whole MiB: xva-img drops a partial tail
   const Bytes disk = SampleDisk(size, 2);
   xva_testing::WriteAll(dir / "disk.raw", disk);
-  const std::string ova = "<value><struct><member><name>version</name><value/></member>"
-                          "</struct></value>";
+  const std::string ova = xva_testing::Ova({{"Ref:3", size}});
   ASSERT_EQ(Shell("mkdir -p " + dir / "vm/Ref:3"), 0);
   xva_testing::WriteAll(dir / "vm/ova.xml", AsBytes(ova));
   ASSERT_EQ(Shell("xva-img disk-import " + dir / "vm/Ref:3/" + " " + dir / "disk.raw" +
@@ -75,9 +74,7 @@ TEST(XvaInteropTest, WeReadWhatXvaImgPackages) {
                   " > /dev/null"),
             0);
   const Bytes xva = xva_testing::ReadAll(dir / "out.xva");
-  XvaReaderOptions o;
-  o.disk_sizes = {{"Ref:3", size}};
-  auto r = xva_testing::ReadXva(xva, o);
+  auto r = xva_testing::ReadXva(xva, {});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->ova_xml, ova);
   EXPECT_EQ(r->order, (std::vector<std::string>{"Ref:3"}));

@@ -73,6 +73,10 @@ Result<std::unique_ptr<XvaReader>> XvaReader::Open(Source& src, XvaReaderOptions
     r->ova_xml_.resize(size_t(m->size));
     RETURN_IF_ERROR(r->tar_.ReadExact(MutableByteSpan(
         reinterpret_cast<uint8_t*>(r->ova_xml_.data()), r->ova_xml_.size())));
+    if (r->options_.parse_ova_xml) {
+      ASSIGN_OR_RETURN(OvaXml ova, std::move(ParseOvaXml(r->ova_xml_)).With("XVA ova.xml"));
+      r->ova_ = std::move(ova);
+    }
     return r;
   }
 }
@@ -103,6 +107,7 @@ Result<XvaDiskReader*> XvaReader::NextDiskImpl() {
     ASSIGN_OR_RETURN(const TarMember* m, Peek());
     if (!m) {
       disk_.reset();
+      RETURN_IF_ERROR(CheckAllDisksSeen());
       return nullptr;
     }
     std::optional<MemberName> n;
@@ -119,20 +124,47 @@ Result<XvaDiskReader*> XvaReader::NextDiskImpl() {
                    "disk {} appears again at member '{}' after another disk's members", n->prefix,
                    m->name);
     }
-    auto size = options_.disk_sizes.find(n->prefix);
-    if (size == options_.disk_sizes.end())
+    const OvaObject* vdi = ova_ ? FindOvaObject(*ova_, n->prefix) : nullptr;
+    if (vdi && vdi->cls != "VDI")
+      return Error(Code::kCorruption, "disk {} (member '{}') names a {} object in ova.xml, not a VDI",
+                   n->prefix, m->name, vdi->cls);
+    uint64_t size = 0;
+    if (auto given = options_.disk_sizes.find(n->prefix); given != options_.disk_sizes.end()) {
+      size = given->second;
+    } else if (vdi) {
+      // Only virtual_size is needed, so other missing fields do not matter.
+      const XmlRpcValue* v = vdi->snapshot.Find("virtual_size");
+      if (!v) return Error(Code::kCorruption, "ova.xml VDI {} has no virtual_size", n->prefix);
+      ASSIGN_OR_RETURN(int64_t s, v->AsInt(fmt::format("ova.xml VDI {} virtual_size", n->prefix)));
+      if (s < 0) return Error(Code::kCorruption, "ova.xml VDI {}: negative virtual_size", n->prefix);
+      size = uint64_t(s);
+    } else {
       return Error(Code::kCorruption, "disk {} (member '{}') has no VDI record giving its size",
                    n->prefix, m->name);
+    }
     seen_.emplace(n->prefix);
-    disk_.reset(new XvaDiskReader(*this, std::string(n->prefix), size->second));
+    disk_.reset(new XvaDiskReader(*this, std::string(n->prefix), size, vdi));
     return disk_.get();
   }
 }
 
+Status XvaReader::CheckAllDisksSeen() const {
+  if (!ova_ || !options_.require_all_disks) return OkStatus();
+  ASSIGN_OR_RETURN(std::vector<OvaVdi> streamed, StreamedVdis(*ova_));
+  for (const OvaVdi& v : streamed)
+    if (!seen_.contains(v.id) && v.virtual_size > 0)
+      return Error(Code::kCorruption,
+                   "the archive ends without disk {}, which ova.xml says is streamed (truncated "
+                   "stream?)",
+                   v.id);
+  return OkStatus();
+}
+
 // --- XvaDiskReader ---------------------------------------------------------
 
-XvaDiskReader::XvaDiskReader(XvaReader& r, std::string id, uint64_t virtual_size)
-    : r_(r), id_(std::move(id)) {
+XvaDiskReader::XvaDiskReader(XvaReader& r, std::string id, uint64_t virtual_size,
+                             const OvaObject* vdi)
+    : r_(r), id_(std::move(id)), vdi_(vdi) {
   info_.virtual_size = virtual_size;
   info_.kind = DiskKind::kFull;
 }

@@ -16,8 +16,10 @@ const std::string kOva = "<value/>";
 
 std::string Name(std::string_view id, uint64_t n) { return fmt::format("{}/{:08d}", id, n); }
 
+// These streams carry a placeholder ova.xml; sizes come from the caller.
 XvaReaderOptions Sizes(std::map<std::string, uint64_t, std::less<>> sizes) {
   XvaReaderOptions o;
+  o.parse_ova_xml = false;
   o.disk_sizes = std::move(sizes);
   return o;
 }

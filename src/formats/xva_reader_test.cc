@@ -8,20 +8,14 @@
 namespace casulo::formats {
 namespace {
 
+using xva_testing::Ova;
 using xva_testing::RandomBytes;
 using xva_testing::ReadXva;
 using xva_testing::TarBuilder;
 
 constexpr uint64_t kMiB = 1 << 20;
-const std::string kOva = "<value><struct></struct></value>";
 
 std::string Name(std::string_view id, uint64_t n) { return fmt::format("{}/{:08d}", id, n); }
-
-XvaReaderOptions Sizes(std::map<std::string, uint64_t, std::less<>> sizes) {
-  XvaReaderOptions o;
-  o.disk_sizes = std::move(sizes);
-  return o;
-}
 
 // Bytes of `size` with `data` placed at each offset.
 Bytes Disk(uint64_t size, std::vector<std::pair<uint64_t, Bytes>> parts) {
@@ -32,16 +26,17 @@ Bytes Disk(uint64_t size, std::vector<std::pair<uint64_t, Bytes>> parts) {
 
 TEST(XvaReaderTest, KeepAliveMembersConsumeANumber) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2), c = RandomBytes(kMiB, 3);
+  const std::string ova = Ova({{"Ref:4", 3 * kMiB}});
   TarBuilder t;
-  t.Member("ova.xml", kOva)
+  t.Member("ova.xml", ova)
       .Chunk(Name("Ref:4", 0), a)
       .Chunk(Name("Ref:4", 1), {})  // keep-alive: names after it shift by one
       .Chunk(Name("Ref:4", 2), b)
       .Chunk(Name("Ref:4", 3), c)
       .End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:4", 3 * kMiB}}));
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->ova_xml, kOva);
+  EXPECT_EQ(r->ova_xml, ova);
   EXPECT_TRUE(r->disks["Ref:4"] == Disk(3 * kMiB, {{0, a}, {kMiB, b}, {2 * kMiB, c}}));
   const XvaDiskStats& s = r->stats["Ref:4"];
   EXPECT_EQ(s.chunks, 3u);
@@ -54,13 +49,13 @@ TEST(XvaReaderTest, KeepAliveMembersConsumeANumber) {
 TEST(XvaReaderTest, MissingMiddleChunksAreZerosAndNotEmitted) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2), c = RandomBytes(kMiB, 3);
   TarBuilder t;
-  t.Member("ova.xml", kOva)
+  t.Member("ova.xml", Ova({{"Ref:4", 5 * kMiB}}))
       .Chunk(Name("Ref:4", 0), a, ChunkChecksum::kSha1)
       .Chunk(Name("Ref:4", 3), b, ChunkChecksum::kSha1)
       .Chunk(Name("Ref:4", 4), c, ChunkChecksum::kSha1)
       .End();
   MemorySource src(t.bytes());
-  auto r = XvaReader::Open(src, Sizes({{"Ref:4", 5 * kMiB}}));
+  auto r = XvaReader::Open(src, XvaReaderOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto d = (*r)->NextDisk();
   ASSERT_TRUE(d.ok() && *d);
@@ -86,13 +81,13 @@ TEST(XvaReaderTest, MissingMiddleChunksAreZerosAndNotEmitted) {
 TEST(XvaReaderTest, DisksComeInStreamOrderRef10BeforeRef9) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2), c = RandomBytes(512, 3);
   TarBuilder t;
-  t.Member("ova.xml", kOva)
+  t.Member("ova.xml", Ova({{"Ref:9", kMiB + 512}, {"Ref:10", 2 * kMiB}}))
       .Chunk(Name("Ref:10", 0), a)
       .Chunk(Name("Ref:10", 1), b)
       .Chunk(Name("Ref:9", 0), b)
       .Chunk(Name("Ref:9", 1), c)
       .End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:9", kMiB + 512}, {"Ref:10", 2 * kMiB}}));
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->order, (std::vector<std::string>{"Ref:10", "Ref:9"}));
   EXPECT_TRUE(r->disks["Ref:10"] == Disk(2 * kMiB, {{0, a}, {kMiB, b}}));
@@ -102,8 +97,8 @@ TEST(XvaReaderTest, DisksComeInStreamOrderRef10BeforeRef9) {
 TEST(XvaReaderTest, ShortLastChunk) {
   const Bytes a = RandomBytes(kMiB, 1), tail = RandomBytes(4096, 2);
   TarBuilder t;
-  t.Member("ova.xml", kOva).Chunk(Name("Ref:3", 0), a).Chunk(Name("Ref:3", 2), tail).End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:3", 2 * kMiB + 4096}}));
+  t.Member("ova.xml", Ova({{"Ref:3", 2 * kMiB + 4096}})).Chunk(Name("Ref:3", 0), a).Chunk(Name("Ref:3", 2), tail).End();
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->disks["Ref:3"] == Disk(2 * kMiB + 4096, {{0, a}, {2 * kMiB, tail}}));
 }
@@ -115,11 +110,11 @@ TEST(XvaReaderTest, ChecksumTextInEitherCase) {
   for (char& ch : lower_xxh) ch = char(std::tolower(ch));
   ASSERT_NE(upper_sha1, Sha1Hex(a));
   TarBuilder t;
-  t.Member("ova.xml", kOva)
+  t.Member("ova.xml", Ova({{"Ref:1", kMiB + 1000}}))
       .Chunk(Name("Ref:1", 0), a, ChunkChecksum::kSha1, upper_sha1)
       .Chunk(Name("Ref:1", 1), b, ChunkChecksum::kXxh64, lower_xxh)
       .End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:1", kMiB + 1000}}));
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->stats["Ref:1"].verified, 2u);
   EXPECT_TRUE(r->stats["Ref:1"].mixed_checksums);
@@ -129,15 +124,15 @@ TEST(XvaReaderTest, ChecksumTextInEitherCase) {
 TEST(XvaReaderTest, BadChecksumNamesTheMember) {
   const Bytes a = RandomBytes(kMiB, 1);
   TarBuilder t;
-  t.Member("ova.xml", kOva).Chunk(Name("Ref:1", 0), a, ChunkChecksum::kXxh64, "0123456789ABCDEF");
+  t.Member("ova.xml", Ova({{"Ref:1", kMiB}})).Chunk(Name("Ref:1", 0), a, ChunkChecksum::kXxh64, "0123456789ABCDEF");
   t.End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:1", kMiB}}));
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption);
   EXPECT_NE(r.status().message().find("Ref:1/00000000.xxhash"), std::string::npos)
       << r.status().message();
   // verify=false reads it anyway.
-  XvaReaderOptions o = Sizes({{"Ref:1", kMiB}});
+  XvaReaderOptions o = XvaReaderOptions{};
   o.verify = false;
   auto lax = ReadXva(t.bytes(), o);
   ASSERT_TRUE(lax.ok()) << lax.status().ToString();
@@ -148,14 +143,14 @@ TEST(XvaReaderTest, BadChecksumNamesTheMember) {
 TEST(XvaReaderTest, MissingChecksumMemberFailsUnlessNotVerifying) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2);
   TarBuilder t;
-  t.Member("ova.xml", kOva).Member(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 1), b).End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:1", 2 * kMiB}}));
+  t.Member("ova.xml", Ova({{"Ref:1", 2 * kMiB}})).Member(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 1), b).End();
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption);
   EXPECT_NE(r.status().message().find("'Ref:1/00000000' is not followed by its"),
             std::string::npos)
       << r.status().message();
-  XvaReaderOptions o = Sizes({{"Ref:1", 2 * kMiB}});
+  XvaReaderOptions o = XvaReaderOptions{};
   o.verify = false;
   auto lax = ReadXva(t.bytes(), o);
   ASSERT_TRUE(lax.ok()) << lax.status().ToString();
@@ -165,7 +160,7 @@ TEST(XvaReaderTest, MissingChecksumMemberFailsUnlessNotVerifying) {
 TEST(XvaReaderTest, TruncatedStreamFails) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2);
   TarBuilder t;
-  t.Member("ova.xml", kOva).Chunk(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 2), b).End();
+  t.Member("ova.xml", Ova({{"Ref:1", 3 * kMiB}})).Chunk(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 2), b).End();
   const Bytes& full = t.bytes();
   // Cuts: inside the first chunk, right after its checksum member (a member
   // boundary: the last chunk is missing), inside the last checksum member.
@@ -173,19 +168,19 @@ TEST(XvaReaderTest, TruncatedStreamFails) {
   for (size_t cut : {size_t{4000}, first_end, full.size() - 1024 - 400}) {
     SCOPED_TRACE(cut);
     Bytes part(full.begin(), full.begin() + cut);
-    auto r = ReadXva(part, Sizes({{"Ref:1", 3 * kMiB}}));
+    auto r = ReadXva(part, XvaReaderOptions{});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
   }
   // Without the end blocks the archive is still complete.
   Bytes no_end(full.begin(), full.end() - 1024);
-  EXPECT_TRUE(ReadXva(no_end, Sizes({{"Ref:1", 3 * kMiB}})).ok());
+  EXPECT_TRUE(ReadXva(no_end, XvaReaderOptions{}).ok());
 }
 
 TEST(XvaReaderTest, OvaXmlMustBeFirst) {
   TarBuilder t;
-  t.Chunk(Name("Ref:1", 0), RandomBytes(512, 1)).Member("ova.xml", kOva).End();
-  auto r = ReadXva(t.bytes(), Sizes({{"Ref:1", 512}}));
+  t.Chunk(Name("Ref:1", 0), RandomBytes(512, 1)).Member("ova.xml", Ova({{"Ref:1", 512}})).End();
+  auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption);
   EXPECT_NE(r.status().message().find("first member is 'Ref:1/00000000', not ova.xml"),
@@ -211,7 +206,7 @@ TEST(XvaReaderTest, CompressedWithOurCodecsAndTheCommands) {
   REQUIRE_TOOL("zstd");
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(3000, 2);
   TarBuilder t;
-  t.Member("ova.xml", kOva).Chunk(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 1), b).End();
+  t.Member("ova.xml", Ova({{"Ref:1", kMiB + 3000}})).Chunk(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 1), b).End();
   const Bytes want = Disk(kMiB + 3000, {{0, a}, {kMiB, b}});
   xva_testing::TempDir dir;
   xva_testing::WriteAll(dir / "x.xva", t.bytes());
@@ -232,10 +227,10 @@ TEST(XvaReaderTest, CompressedWithOurCodecsAndTheCommands) {
   for (auto& [c, bytes] : cases) {
     SCOPED_TRACE(std::string(CompressionName(c)));
     MemorySource src(bytes);
-    auto r = XvaReader::Open(src, Sizes({{"Ref:1", kMiB + 3000}}));
+    auto r = XvaReader::Open(src, XvaReaderOptions{});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ((*r)->compression(), c);
-    auto back = ReadXva(bytes, Sizes({{"Ref:1", kMiB + 3000}}));
+    auto back = ReadXva(bytes, XvaReaderOptions{});
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_TRUE(back->disks["Ref:1"] == want);
   }

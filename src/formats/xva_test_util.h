@@ -16,6 +16,7 @@
 #include "core/bytes.h"
 #include "core/stream.h"
 #include "formats/checksum.h"
+#include "formats/ova.h"
 #include "formats/tar.h"
 #include "formats/xva_reader.h"
 
@@ -77,6 +78,21 @@ inline Bytes RandomBytes(size_t n, uint32_t seed) {
     std::memcpy(b.data() + i, &v, std::min<size_t>(4, n - i));
   }
   return b;
+}
+
+// A parseable ova.xml whose only objects are VDIs with these ids and
+// virtual sizes (no VBDs, so StreamedVdis expects nothing).
+inline std::string Ova(const std::map<std::string, uint64_t>& vdis) {
+  OvaXml ova;
+  for (const auto& [id, size] : vdis) {
+    XmlRpcStruct rec = {{"uuid", "00000000-0000-0000-0000-" + fmt::format("{:012d}", size)},
+                        {"name_label", id},
+                        {"type", "user"},
+                        {"SR", std::string(kOvaNullRef)},
+                        {"virtual_size", std::to_string(size)}};
+    ova.objects.push_back(OvaObject{"VDI", id, XmlRpcValue(std::move(rec))});
+  }
+  return PrintOvaXml(ova);
 }
 
 // Appends V7 members to a byte vector: tar streams made by hand.

@@ -32,6 +32,7 @@
 #include "formats/checksum.h"
 #include "formats/compress.h"
 #include "formats/disk.h"
+#include "formats/ova.h"
 #include "formats/tar.h"
 
 namespace casulo::formats {
@@ -43,8 +44,16 @@ struct XvaReaderOptions {
   bool verify = true;
   uint64_t max_ova_xml_size = 64 << 20;  // larger: kUnsupported
   uint64_t max_chunk_size = 1 << 20;     // larger chunk members: kUnsupported
-  // Virtual size of each disk by id. A disk whose id is missing here fails
-  // with kCorruption when it is reached.
+  // Parse ova.xml at Open (a malformed one fails Open with kCorruption); each
+  // disk's virtual size is then its VDI record's. When false, ova() is null,
+  // ova.xml stays opaque bytes and sizes come from disk_sizes only.
+  bool parse_ova_xml = true;
+  // At the end of the archive, require every VDI that XAPI would stream
+  // (StreamedVdis, ova.h) to have appeared: catches a stream cut at a disk
+  // boundary. Needs parse_ova_xml.
+  bool require_all_disks = true;
+  // Virtual sizes by disk id, preferred over ova.xml's VDI records. A disk
+  // with a size from neither fails with kCorruption when it is reached.
   std::map<std::string, uint64_t, std::less<>> disk_sizes;
 };
 
@@ -65,18 +74,22 @@ class XvaReader;
 class XvaDiskReader final : public ExtentReader {
  public:
   const std::string& id() const { return id_; }
+  // Its VDI object in ova.xml, or null (ova.xml not parsed, or the size came
+  // from XvaReaderOptions::disk_sizes for an id ova.xml lacks).
+  const OvaObject* vdi() const { return vdi_; }
   const XvaDiskStats& stats() const { return stats_; }
   const DiskInfo& info() const override { return info_; }
   Result<std::optional<Extent>> Next() override;
 
  private:
   friend class XvaReader;
-  XvaDiskReader(XvaReader& r, std::string id, uint64_t virtual_size);
+  XvaDiskReader(XvaReader& r, std::string id, uint64_t virtual_size, const OvaObject* vdi);
   Result<std::optional<Extent>> NextImpl();
   Status VerifyChecksum(std::string_view chunk_name, ByteSpan data);
 
   XvaReader& r_;
   std::string id_;
+  const OvaObject* vdi_;
   DiskInfo info_;
   XvaDiskStats stats_;
   uint64_t offset_ = 0;       // disk position after the last member
@@ -96,8 +109,11 @@ class XvaReader {
   Compression compression() const { return compression_; }
   // The ova.xml member as stored.
   const std::string& ova_xml() const { return ova_xml_; }
+  // Its parsed model, or null when XvaReaderOptions::parse_ova_xml is false.
+  const OvaXml* ova() const { return ova_ ? &*ova_ : nullptr; }
 
-  // The next disk, or nullptr after the last. Reads (and verifies) whatever
+  // The next disk, or nullptr after the last (after checking, with
+  // require_all_disks, that no streamed VDI is missing). Reads (and verifies) whatever
   // the caller left unread of the previous disk first. A disk whose members
   // are split by another disk's fails with kCorruption. After any error of
   // the reader or its disks, further calls fail.
@@ -113,6 +129,7 @@ class XvaReader {
   // Consume(); nullptr at the end of the archive.
   Result<const TarMember*> Peek();
   Result<XvaDiskReader*> NextDiskImpl();
+  Status CheckAllDisksSeen() const;
   void Consume() { pending_ = nullptr; peeked_ = false; }
 
   std::unique_ptr<Source> stream_;
@@ -120,6 +137,7 @@ class XvaReader {
   Compression compression_;
   XvaReaderOptions options_;
   std::string ova_xml_;
+  std::optional<OvaXml> ova_;
   const TarMember* pending_ = nullptr;
   bool peeked_ = false;
   Bytes chunk_;
