@@ -60,6 +60,10 @@ static pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::
   envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
+  // Relative paths in a test's arguments name files of its scratch directory.
+  // (the output files live there).
+  std::string cwd = std::filesystem::path(out).parent_path().string();
+  posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
