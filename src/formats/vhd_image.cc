@@ -125,7 +125,7 @@ Status VhdImage::LoadDynamic(uint64_t footer_at) {
                  bat_range.begin);
 
   Bytes raw(size_t(used) * 4);
-  RETURN_IF_ERROR(ReadAtExact(*src_, bat_range.begin, raw, "VHD BAT"));
+  if (!raw.empty()) RETURN_IF_ERROR(ReadAtExact(*src_, bat_range.begin, raw, "VHD BAT"));
   bat_.resize(used);
   for (uint32_t i = 0; i < used; ++i) bat_[i] = LoadBe32(raw.data() + 4 * i);
 
@@ -169,7 +169,8 @@ Result<std::vector<VhdLocatorPath>> VhdImage::ParentLocators() const {
       return Error(Code::kCorruption, "VHD parent locator of {} bytes is implausibly long",
                    l.data_length);
     Bytes data(l.data_length);
-    RETURN_IF_ERROR(ReadAtExact(*src_, l.data_offset, data, "VHD parent locator"));
+    if (!data.empty())
+      RETURN_IF_ERROR(ReadAtExact(*src_, l.data_offset, data, "VHD parent locator"));
     Result<std::string> path = DecodeVhdLocatorPath(l.platform_code, data);
     if (path.ok()) p.path = std::move(*path);
     out.push_back(std::move(p));
