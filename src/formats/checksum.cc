@@ -57,9 +57,7 @@ std::optional<ChunkChecksum> ChunkChecksumFromName(std::string_view name) {
   return std::nullopt;
 }
 
-size_t ChunkChecksumTextSize(ChunkChecksum kind) {
-  return kind == ChunkChecksum::kSha1 ? 40 : 16;
-}
+size_t ChunkChecksumTextSize(ChunkChecksum kind) { return kind == ChunkChecksum::kSha1 ? 40 : 16; }
 
 bool ChunkChecksumMatches(std::string_view stored, std::string_view computed) {
   while (!stored.empty() && (stored.back() == '\n' || stored.back() == '\r' ||

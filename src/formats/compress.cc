@@ -2,14 +2,16 @@
 // the codecs themselves are in compress_gzip.cc and compress_zstd.cc.
 #include "formats/compress.h"
 
-
 namespace casulo::formats {
 
 std::string_view CompressionName(Compression c) {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "?";
 }

@@ -76,8 +76,8 @@ ZstdSink::~ZstdSink() = default;
 
 Result<std::unique_ptr<ZstdSink>> ZstdSink::Create(Sink& out, int level, int workers) {
   if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
-    return Error(Code::kInvalidArgument, "zstd level {} is outside {}..{}", level,
-                 ZSTD_minCLevel(), ZSTD_maxCLevel());
+    return Error(Code::kInvalidArgument, "zstd level {} is outside {}..{}", level, ZSTD_minCLevel(),
+                 ZSTD_maxCLevel());
   if (workers < 0 || workers > 256)
     return Error(Code::kInvalidArgument, "zstd workers {} is outside 0..256", workers);
   auto s = std::make_unique<State>();

@@ -1,10 +1,10 @@
 #include "formats/tar.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace casulo::formats {
 
@@ -129,9 +129,9 @@ Status TarReader::ReadMeta(uint64_t size, std::string* out) {
     return Error(Code::kUnsupported, "tar extended header of {} bytes (limit {})", size,
                  kMaxMetaSize);
   out->resize(size_t(size));
-  RETURN_IF_ERROR(casulo::ReadExact(src_, MutableByteSpan(reinterpret_cast<uint8_t*>(out->data()),
-                                                  out->size()),
-                            "tar extended header"));
+  RETURN_IF_ERROR(
+      casulo::ReadExact(src_, MutableByteSpan(reinterpret_cast<uint8_t*>(out->data()), out->size()),
+                        "tar extended header"));
   return src_.Skip(TarPadding(size), "tar extended header");
 }
 
@@ -165,17 +165,18 @@ Result<const TarMember*> TarReader::Next() {
     int64_t ssum;
     HeaderSums(block_, &usum, &ssum);
     if (!stored || (*stored != usum && int64_t(*stored) != ssum))
-      return Error(Code::kCorruption,
-                   "not a tar header at offset {} (header checksum mismatch)", header_at);
+      return Error(Code::kCorruption, "not a tar header at offset {} (header checksum mismatch)",
+                   header_at);
     std::optional<uint64_t> size = ParseNumber(&block_[kSize], kSizeLen);
-    if (!size) return Error(Code::kCorruption, "bad size field in tar header at offset {}", header_at);
+    if (!size)
+      return Error(Code::kCorruption, "bad size field in tar header at offset {}", header_at);
     const char type = char(block_[kType]);
     if (type == 'L' || type == 'x' || type == 'X') {
       std::string meta;
       RETURN_IF_ERROR(ReadMeta(*size, &meta));
       if (type == 'L') {
-        long_name = std::string(CString(reinterpret_cast<const uint8_t*>(meta.data()),
-                                        meta.size()));
+        long_name =
+            std::string(CString(reinterpret_cast<const uint8_t*>(meta.data()), meta.size()));
       } else {
         RETURN_IF_ERROR(ApplyPax(meta, &long_name, &pax_size)
                             .With(fmt::format("pax header at offset {}", header_at)));

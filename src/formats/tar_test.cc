@@ -89,8 +89,8 @@ TEST(TarTest, EndVariants) {
   t.Member("a", "x");
   Bytes one = t.bytes();
   one.resize(one.size() + 512, 0);
-  for (auto [bytes, want] : {std::pair{t.bytes(), TarEnd::kEndOfStream},
-                             std::pair{one, TarEnd::kOneZeroBlock}}) {
+  for (auto [bytes, want] :
+       {std::pair{t.bytes(), TarEnd::kEndOfStream}, std::pair{one, TarEnd::kOneZeroBlock}}) {
     MemorySource src(bytes);
     TarReader r(src);
     ASSERT_TRUE(r.Next().ok());
@@ -168,8 +168,7 @@ TEST(TarTest, SignedChecksumAndBase256SizeAccepted) {
   b[134] = 0x02;
   b[135] = 0x58;
   int64_t ssum = 0;
-  for (size_t i = 0; i < 512; ++i)
-    ssum += (i >= 148 && i < 156) ? ' ' : static_cast<int8_t>(b[i]);
+  for (size_t i = 0; i < 512; ++i) ssum += (i >= 148 && i < 156) ? ' ' : static_cast<int8_t>(b[i]);
   const std::string chk = fmt::format("{:06o}", ssum) + std::string("\0 ", 2);
   std::memcpy(&b[148], chk.data(), 8);
   Bytes stream(b.begin(), b.end());
@@ -202,7 +201,7 @@ TEST(TarTest, ReadsGnuTarFormats) {
     SCOPED_TRACE(format);
     const std::string out = dir / (format + ".tar");
     ASSERT_EQ(Shell("tar --format=" + format + " -C " + dir / "in" + " -cf " + out +
-                  " ova.xml empty " + long_name),
+                    " ova.xml empty " + long_name),
               0);
     Bytes archive = xva_testing::ReadAll(out);
     MemorySource src(archive);

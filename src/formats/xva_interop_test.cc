@@ -52,9 +52,8 @@ TEST(XvaInteropTest, XvaImgExportsWhatWeWrite) {
   ASSERT_EQ(Shell("mkdir " + dir / "x" + " && tar xf " + dir / "ours.xva" + " -C " + dir / "x" +
                   " && chmod -R u+rwX " + dir / "x"),
             0);
-  ASSERT_EQ(Shell("xva-img disk-export " + dir / "x/Ref:3/" + " " + dir / "out.raw" +
-                  " > /dev/null"),
-            0);
+  ASSERT_EQ(
+      Shell("xva-img disk-export " + dir / "x/Ref:3/" + " " + dir / "out.raw" + " > /dev/null"), 0);
   EXPECT_EQ(Shell("cmp " + dir / "out.raw" + " " + dir / "disk.raw"), 0);
 }
 
@@ -67,9 +66,9 @@ TEST(XvaInteropTest, WeReadWhatXvaImgPackages) {
   const std::string ova = xva_testing::Ova({{"Ref:3", size}});
   ASSERT_EQ(Shell("mkdir -p " + dir / "vm/Ref:3"), 0);
   xva_testing::WriteAll(dir / "vm/ova.xml", AsBytes(ova));
-  ASSERT_EQ(Shell("xva-img disk-import " + dir / "vm/Ref:3/" + " " + dir / "disk.raw" +
-                  " > /dev/null"),
-            0);
+  ASSERT_EQ(
+      Shell("xva-img disk-import " + dir / "vm/Ref:3/" + " " + dir / "disk.raw" + " > /dev/null"),
+      0);
   ASSERT_EQ(Shell("cd " + dir.path() + " && xva-img package out.xva vm/ova.xml vm/Ref:3/" +
                   " > /dev/null"),
             0);

@@ -1,9 +1,9 @@
 #include "formats/xva_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
-
-#include <fmt/format.h>
 
 namespace casulo::formats {
 
@@ -29,8 +29,8 @@ std::optional<MemberName> ParseMemberName(std::string_view name) {
   MemberName m;
   name = StripDotSlash(name);
   m.checksum = ChunkChecksumFromName(name);
-  m.stem = m.checksum ? name.substr(0, name.size() - ChunkChecksumSuffix(*m.checksum).size())
-                      : name;
+  m.stem =
+      m.checksum ? name.substr(0, name.size() - ChunkChecksumSuffix(*m.checksum).size()) : name;
   const size_t slash = m.stem.rfind('/');
   if (slash == std::string_view::npos || slash == 0) return std::nullopt;
   m.prefix = m.stem.substr(0, slash);
@@ -65,14 +65,14 @@ Result<std::unique_ptr<XvaReader>> XvaReader::Open(Source& src, XvaReaderOptions
     if (!m) return Error(Code::kCorruption, "not an XVA stream: the archive holds no ova.xml");
     if (!m->IsRegularFile()) continue;  // a leading "./" directory entry
     if (StripDotSlash(m->name) != "ova.xml")
-      return Error(Code::kCorruption,
-                   "not an XVA stream: the first member is '{}', not ova.xml", m->name);
+      return Error(Code::kCorruption, "not an XVA stream: the first member is '{}', not ova.xml",
+                   m->name);
     if (m->size > r->options_.max_ova_xml_size)
       return Error(Code::kUnsupported, "ova.xml of {} bytes exceeds the limit of {}", m->size,
                    r->options_.max_ova_xml_size);
     r->ova_xml_.resize(size_t(m->size));
-    RETURN_IF_ERROR(r->tar_.ReadExact(MutableByteSpan(
-        reinterpret_cast<uint8_t*>(r->ova_xml_.data()), r->ova_xml_.size())));
+    RETURN_IF_ERROR(r->tar_.ReadExact(
+        MutableByteSpan(reinterpret_cast<uint8_t*>(r->ova_xml_.data()), r->ova_xml_.size())));
     if (r->options_.parse_ova_xml) {
       ASSIGN_OR_RETURN(OvaXml ova, std::move(ParseOvaXml(r->ova_xml_)).With("XVA ova.xml"));
       r->ova_ = std::move(ova);
@@ -126,8 +126,9 @@ Result<XvaDiskReader*> XvaReader::NextDiskImpl() {
     }
     const OvaObject* vdi = ova_ ? FindOvaObject(*ova_, n->prefix) : nullptr;
     if (vdi && vdi->cls != "VDI")
-      return Error(Code::kCorruption, "disk {} (member '{}') names a {} object in ova.xml, not a VDI",
-                   n->prefix, m->name, vdi->cls);
+      return Error(Code::kCorruption,
+                   "disk {} (member '{}') names a {} object in ova.xml, not a VDI", n->prefix,
+                   m->name, vdi->cls);
     uint64_t size = 0;
     if (auto given = options_.disk_sizes.find(n->prefix); given != options_.disk_sizes.end()) {
       size = given->second;
@@ -136,7 +137,8 @@ Result<XvaDiskReader*> XvaReader::NextDiskImpl() {
       const XmlRpcValue* v = vdi->snapshot.Find("virtual_size");
       if (!v) return Error(Code::kCorruption, "ova.xml VDI {} has no virtual_size", n->prefix);
       ASSIGN_OR_RETURN(int64_t s, v->AsInt(fmt::format("ova.xml VDI {} virtual_size", n->prefix)));
-      if (s < 0) return Error(Code::kCorruption, "ova.xml VDI {}: negative virtual_size", n->prefix);
+      if (s < 0)
+        return Error(Code::kCorruption, "ova.xml VDI {}: negative virtual_size", n->prefix);
       size = uint64_t(s);
     } else {
       return Error(Code::kCorruption, "disk {} (member '{}') has no VDI record giving its size",
@@ -273,8 +275,8 @@ Status XvaDiskReader::VerifyChecksum(std::string_view stem, ByteSpan data) {
     return Error(Code::kCorruption, "checksum member '{}' has {} bytes, not a digest", c->name,
                  c->size);
   std::array<char, kMaxChecksumMember> buf;
-  RETURN_IF_ERROR(r_.tar_.ReadExact(
-      MutableByteSpan(reinterpret_cast<uint8_t*>(buf.data()), size_t(c->size))));
+  RETURN_IF_ERROR(
+      r_.tar_.ReadExact(MutableByteSpan(reinterpret_cast<uint8_t*>(buf.data()), size_t(c->size))));
   const std::string_view stored(buf.data(), size_t(c->size));
   const std::string computed = ChunkChecksumText(*kind, data);
   if (!ChunkChecksumMatches(stored, computed))

@@ -124,8 +124,8 @@ TEST(XvaReaderEdgeTest, DiskSplitByAnotherDiskFails) {
       .Chunk(Name("Ref:1", 1), RandomBytes(kMiB, 3))
       .End();
   // Ref:1 ends early (its last chunk is not where it should be).
-  ExpectError(ReadXva(t.bytes(), Sizes({{"Ref:1", 2 * kMiB}, {"Ref:2", 512}})),
-              Code::kCorruption, "disk Ref:1 ends at offset 1048576, before its virtual size");
+  ExpectError(ReadXva(t.bytes(), Sizes({{"Ref:1", 2 * kMiB}, {"Ref:2", 512}})), Code::kCorruption,
+              "disk Ref:1 ends at offset 1048576, before its virtual size");
   // With Ref:1 complete after its first chunk, its later member is a repeat.
   ExpectError(ReadXva(t.bytes(), Sizes({{"Ref:1", kMiB}, {"Ref:2", 512}})), Code::kCorruption,
               "disk Ref:1 appears again");

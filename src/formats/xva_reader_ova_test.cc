@@ -80,7 +80,8 @@ TEST(XvaReaderOvaTest, SizesAndRecordsComeFromOvaXml) {
 
 TEST(XvaReaderOvaTest, StreamMissingADiskFails) {
   BuiltOva built = TwoDiskVm(kMiB, kMiB);
-  const Bytes xva = WriteXva(PrintOvaXml(built.ova), {{built.disk_vdi_ids[0], RandomBytes(kMiB, 1)}});
+  const Bytes xva =
+      WriteXva(PrintOvaXml(built.ova), {{built.disk_vdi_ids[0], RandomBytes(kMiB, 1)}});
   auto r = ReadXva(xva, {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption);
@@ -111,8 +112,7 @@ TEST(XvaReaderOvaTest, MalformedOvaXmlFailsUnlessNotParsed) {
 TEST(XvaReaderOvaTest, DiskIdMustNameAVdiWithASize) {
   OvaXml ova;
   ova.objects.push_back(OvaObject{"VM", "Ref:1", XmlRpcValue(XmlRpcStruct{})});
-  ova.objects.push_back(
-      OvaObject{"VDI", "Ref:2", XmlRpcValue(XmlRpcStruct{{"type", "user"}})});
+  ova.objects.push_back(OvaObject{"VDI", "Ref:2", XmlRpcValue(XmlRpcStruct{{"type", "user"}})});
   const std::string text = PrintOvaXml(ova);
   auto vm = ReadXva(WriteXva(text, {{"Ref:1", RandomBytes(512, 1)}}), {});
   ASSERT_FALSE(vm.ok());

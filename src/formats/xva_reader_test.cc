@@ -97,7 +97,10 @@ TEST(XvaReaderTest, DisksComeInStreamOrderRef10BeforeRef9) {
 TEST(XvaReaderTest, ShortLastChunk) {
   const Bytes a = RandomBytes(kMiB, 1), tail = RandomBytes(4096, 2);
   TarBuilder t;
-  t.Member("ova.xml", Ova({{"Ref:3", 2 * kMiB + 4096}})).Chunk(Name("Ref:3", 0), a).Chunk(Name("Ref:3", 2), tail).End();
+  t.Member("ova.xml", Ova({{"Ref:3", 2 * kMiB + 4096}}))
+      .Chunk(Name("Ref:3", 0), a)
+      .Chunk(Name("Ref:3", 2), tail)
+      .End();
   auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->disks["Ref:3"] == Disk(2 * kMiB + 4096, {{0, a}, {2 * kMiB, tail}}));
@@ -124,7 +127,8 @@ TEST(XvaReaderTest, ChecksumTextInEitherCase) {
 TEST(XvaReaderTest, BadChecksumNamesTheMember) {
   const Bytes a = RandomBytes(kMiB, 1);
   TarBuilder t;
-  t.Member("ova.xml", Ova({{"Ref:1", kMiB}})).Chunk(Name("Ref:1", 0), a, ChunkChecksum::kXxh64, "0123456789ABCDEF");
+  t.Member("ova.xml", Ova({{"Ref:1", kMiB}}))
+      .Chunk(Name("Ref:1", 0), a, ChunkChecksum::kXxh64, "0123456789ABCDEF");
   t.End();
   auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_FALSE(r.ok());
@@ -143,12 +147,14 @@ TEST(XvaReaderTest, BadChecksumNamesTheMember) {
 TEST(XvaReaderTest, MissingChecksumMemberFailsUnlessNotVerifying) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2);
   TarBuilder t;
-  t.Member("ova.xml", Ova({{"Ref:1", 2 * kMiB}})).Member(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 1), b).End();
+  t.Member("ova.xml", Ova({{"Ref:1", 2 * kMiB}}))
+      .Member(Name("Ref:1", 0), a)
+      .Chunk(Name("Ref:1", 1), b)
+      .End();
   auto r = ReadXva(t.bytes(), XvaReaderOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption);
-  EXPECT_NE(r.status().message().find("'Ref:1/00000000' is not followed by its"),
-            std::string::npos)
+  EXPECT_NE(r.status().message().find("'Ref:1/00000000' is not followed by its"), std::string::npos)
       << r.status().message();
   XvaReaderOptions o = XvaReaderOptions{};
   o.verify = false;
@@ -160,7 +166,10 @@ TEST(XvaReaderTest, MissingChecksumMemberFailsUnlessNotVerifying) {
 TEST(XvaReaderTest, TruncatedStreamFails) {
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(kMiB, 2);
   TarBuilder t;
-  t.Member("ova.xml", Ova({{"Ref:1", 3 * kMiB}})).Chunk(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 2), b).End();
+  t.Member("ova.xml", Ova({{"Ref:1", 3 * kMiB}}))
+      .Chunk(Name("Ref:1", 0), a)
+      .Chunk(Name("Ref:1", 2), b)
+      .End();
   const Bytes& full = t.bytes();
   // Cuts: inside the first chunk, right after its checksum member (a member
   // boundary: the last chunk is missing), inside the last checksum member.
@@ -206,7 +215,10 @@ TEST(XvaReaderTest, CompressedWithOurCodecsAndTheCommands) {
   REQUIRE_TOOL("zstd");
   const Bytes a = RandomBytes(kMiB, 1), b = RandomBytes(3000, 2);
   TarBuilder t;
-  t.Member("ova.xml", Ova({{"Ref:1", kMiB + 3000}})).Chunk(Name("Ref:1", 0), a).Chunk(Name("Ref:1", 1), b).End();
+  t.Member("ova.xml", Ova({{"Ref:1", kMiB + 3000}}))
+      .Chunk(Name("Ref:1", 0), a)
+      .Chunk(Name("Ref:1", 1), b)
+      .End();
   const Bytes want = Disk(kMiB + 3000, {{0, a}, {kMiB, b}});
   xva_testing::TempDir dir;
   xva_testing::WriteAll(dir / "x.xva", t.bytes());

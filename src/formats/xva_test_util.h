@@ -107,7 +107,8 @@ class TarBuilder {
     return Member(name, AsBytes(text));
   }
   // A chunk and its checksum member (text as given, or the right one).
-  TarBuilder& Chunk(std::string_view name, ByteSpan data, ChunkChecksum kind = ChunkChecksum::kXxh64,
+  TarBuilder& Chunk(std::string_view name, ByteSpan data,
+                    ChunkChecksum kind = ChunkChecksum::kXxh64,
                     std::optional<std::string> text = std::nullopt) {
     Member(name, data);
     const std::string t = text ? *text : ChunkChecksumText(kind, data);

@@ -1,10 +1,10 @@
 #include "formats/xva_writer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "formats/tar.h"
 
@@ -18,7 +18,10 @@ const uint8_t kZeroChunk[XvaWriter::kChunkSize] = {};
 class XvaWriter::DiskWriter final : public ExtentWriter {
  public:
   DiskWriter(XvaWriter& w, std::string id, uint64_t virtual_size, bool skip_zeros)
-      : w_(w), id_(std::move(id)), size_(virtual_size), skip_zeros_(skip_zeros),
+      : w_(w),
+        id_(std::move(id)),
+        size_(virtual_size),
+        skip_zeros_(skip_zeros),
         last_index_(virtual_size == 0 ? 0 : (virtual_size - 1) / kChunkSize) {}
 
   Status Write(const Extent& e) override {
@@ -183,9 +186,9 @@ Status XvaWriter::EmitChunk(std::string_view id, uint64_t index, bool keep_if_ze
 }
 
 Status XvaWriter::Finish() {
-  RETURN_IF_ERROR(Check(phase_ == Phase::kDisks || phase_ == Phase::kDone,
-                        phase_ == Phase::kStart ? "Finish before ova.xml"
-                                                : "Finish before the last disk's Finish"));
+  RETURN_IF_ERROR(Check(
+      phase_ == Phase::kDisks || phase_ == Phase::kDone,
+      phase_ == Phase::kStart ? "Finish before ova.xml" : "Finish before the last disk's Finish"));
   if (phase_ == Phase::kDone) return OkStatus();
   phase_ = Phase::kFailed;  // until both steps succeed
   RETURN_IF_ERROR(WriteTarEnd(out_));

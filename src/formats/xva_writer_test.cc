@@ -57,11 +57,11 @@ Result<Bytes> WriteOne(std::string_view id, uint64_t size,
 TEST(XvaWriterTest, RoundTripWithGapsAndUnalignedExtents) {
   const uint64_t size = 5 * kMiB + 1536;
   std::vector<std::pair<uint64_t, Bytes>> extents = {
-      {100, RandomBytes(4900, 1)},                  // inside chunk 0
-      {kMiB - 10, RandomBytes(30, 2)},              // across chunks 0 and 1
-      {2 * kMiB, RandomBytes(kMiB, 3)},             // chunk 2 whole, in place
-      {3 * kMiB + 512, RandomBytes(kMiB + 100, 4)}, // chunk 3 tail, chunk 4 head
-      {5 * kMiB + 1000, RandomBytes(536, 5)},       // up to the end
+      {100, RandomBytes(4900, 1)},                   // inside chunk 0
+      {kMiB - 10, RandomBytes(30, 2)},               // across chunks 0 and 1
+      {2 * kMiB, RandomBytes(kMiB, 3)},              // chunk 2 whole, in place
+      {3 * kMiB + 512, RandomBytes(kMiB + 100, 4)},  // chunk 3 tail, chunk 4 head
+      {5 * kMiB + 1000, RandomBytes(536, 5)},        // up to the end
   };
   Bytes want(size, 0);
   for (auto& [off, b] : extents) std::memcpy(want.data() + off, b.data(), b.size());
@@ -166,9 +166,10 @@ TEST(XvaWriterTest, OrderAndArgumentErrors) {
   const Bytes b = RandomBytes(100, 1);
   ASSERT_TRUE((*d)->Write(Extent{1000, b}).ok());
   ASSERT_TRUE((*d)->Finish().ok());
-  EXPECT_EQ(w.BeginDisk("Ref:10", kMiB).status().code(), Code::kInvalidArgument);  // "Ref:10" < "Ref:9"
-  EXPECT_EQ(w.BeginDisk("Ref:9", kMiB).status().code(), Code::kInvalidArgument);   // twice
-  EXPECT_EQ((*d)->Write(Extent{2000, b}).code(), Code::kInvalidArgument);           // finished
+  EXPECT_EQ(w.BeginDisk("Ref:10", kMiB).status().code(),
+            Code::kInvalidArgument);  // "Ref:10" < "Ref:9"
+  EXPECT_EQ(w.BeginDisk("Ref:9", kMiB).status().code(), Code::kInvalidArgument);  // twice
+  EXPECT_EQ((*d)->Write(Extent{2000, b}).code(), Code::kInvalidArgument);         // finished
   auto e = w.BeginDisk("Ref:90", kMiB);
   ASSERT_TRUE(e.ok());
   ASSERT_TRUE((*e)->Write(Extent{1000, b}).ok());

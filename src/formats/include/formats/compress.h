@@ -68,8 +68,7 @@ class ZstdSource final : public Source {
 // Peeks at `in` (through core's PeekableSource), then returns a Source of
 // the decompressed bytes, or of the bytes as they are when no compression
 // magic is found; nothing is lost to the peek. `detected`, when given, receives what was found.
-Result<std::unique_ptr<Source>> OpenMaybeCompressed(Source& in,
-                                                    Compression* detected = nullptr);
+Result<std::unique_ptr<Source>> OpenMaybeCompressed(Source& in, Compression* detected = nullptr);
 
 // Compresses into `out` as one gzip member. Finish() ends the member and
 // then finishes `out`. position() counts uncompressed bytes accepted.

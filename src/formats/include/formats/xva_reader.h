@@ -58,11 +58,11 @@ struct XvaReaderOptions {
 };
 
 struct XvaDiskStats {
-  uint64_t chunks = 0;       // non-empty chunk members
-  uint64_t keep_alives = 0;  // zero-length chunk members
-  uint64_t data_bytes = 0;   // bytes emitted (inside the virtual size)
-  uint64_t verified = 0;     // members whose checksum matched
-  uint64_t unverified = 0;   // members read without a checksum check
+  uint64_t chunks = 0;                    // non-empty chunk members
+  uint64_t keep_alives = 0;               // zero-length chunk members
+  uint64_t data_bytes = 0;                // bytes emitted (inside the virtual size)
+  uint64_t verified = 0;                  // members whose checksum matched
+  uint64_t unverified = 0;                // members read without a checksum check
   std::optional<ChunkChecksum> checksum;  // kind of the first checksum member
   bool mixed_checksums = false;           // both kinds seen
 };
@@ -130,7 +130,10 @@ class XvaReader {
   Result<const TarMember*> Peek();
   Result<XvaDiskReader*> NextDiskImpl();
   Status CheckAllDisksSeen() const;
-  void Consume() { pending_ = nullptr; peeked_ = false; }
+  void Consume() {
+    pending_ = nullptr;
+    peeked_ = false;
+  }
 
   std::unique_ptr<Source> stream_;
   TarReader tar_;
