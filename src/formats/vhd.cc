@@ -36,9 +36,12 @@ int HexValue(char c) {
 
 std::string_view VhdDiskTypeName(VhdDiskType t) {
   switch (t) {
-    case VhdDiskType::kFixed: return "fixed";
-    case VhdDiskType::kDynamic: return "dynamic";
-    case VhdDiskType::kDifferencing: return "differencing";
+    case VhdDiskType::kFixed:
+      return "fixed";
+    case VhdDiskType::kDynamic:
+      return "dynamic";
+    case VhdDiskType::kDifferencing:
+      return "differencing";
   }
   return "unknown";
 }
@@ -75,8 +78,8 @@ Result<VhdUuid> VhdUuid::FromString(std::string_view text) {
     ++i;
   }
   if (!ok || n != 16)
-    return Error(Code::kInvalidArgument, "'{}' is not a UUID (want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-                 text);
+    return Error(Code::kInvalidArgument,
+                 "'{}' is not a UUID (want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", text);
   return u;
 }
 
@@ -165,8 +168,9 @@ Result<VhdFooter> DecodeVhdFooter(ByteSpan bytes) {
   f.checksum = LoadBe32(p + kFooterChecksumAt);
   const uint32_t computed = VhdChecksum(bytes, kFooterChecksumAt);
   if (f.checksum != computed)
-    return Error(Code::kCorruption, "VHD footer checksum mismatch: stored {:#010x}, computed {:#010x}",
-                 f.checksum, computed);
+    return Error(Code::kCorruption,
+                 "VHD footer checksum mismatch: stored {:#010x}, computed {:#010x}", f.checksum,
+                 computed);
   f.features = LoadBe32(p + 8);
   f.format_version = LoadBe32(p + 12);
   f.data_offset = LoadBe64(p + 16);
@@ -187,8 +191,10 @@ Result<VhdFooter> DecodeVhdFooter(ByteSpan bytes) {
                  f.format_version);
   if (type < 2 || type > 4) {
     if (type <= 6)
-      return Error(Code::kUnsupported, "VHD disk type {} not supported (only fixed 2, dynamic 3, "
-                   "differencing 4)", type);
+      return Error(Code::kUnsupported,
+                   "VHD disk type {} not supported (only fixed 2, dynamic 3, "
+                   "differencing 4)",
+                   type);
     return Error(Code::kCorruption, "VHD footer has invalid disk type {}", type);
   }
   f.disk_type = VhdDiskType(type);
@@ -274,8 +280,11 @@ Result<VhdHeader> DecodeVhdHeader(ByteSpan bytes) {
       h.block_size > kVhdMaxBlockSize)
     return Error(Code::kCorruption,
                  "VHD block size {} is not a power of two between 512 B and 32 MiB", h.block_size);
-  if (h.table_offset % 512 != 0)
-    return Error(Code::kCorruption, "VHD BAT offset {:#x} is not sector-aligned", h.table_offset);
+  // BAT entries address at most 2 TiB of file, so a BAT far beyond that is
+  // damage (and the bound keeps offset arithmetic far from overflow).
+  if (h.table_offset % 512 != 0 || h.table_offset > kVhdMaxReadSize * 2)
+    return Error(Code::kCorruption, "VHD BAT offset {:#x} is not a plausible sector offset",
+                 h.table_offset);
   return h;
 }
 
@@ -340,7 +349,11 @@ Result<std::u16string> Utf8ToUtf16(std::string_view s) {
   std::u16string out;
   for (size_t i = 0; i < s.size();) {
     const uint8_t b0 = uint8_t(s[i]);
-    const int len = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 0;
+    const int len = b0 < 0x80         ? 1
+                    : (b0 >> 5) == 6  ? 2
+                    : (b0 >> 4) == 14 ? 3
+                    : (b0 >> 3) == 30 ? 4
+                                      : 0;
     if (len == 0 || i + len > s.size())
       return Error(Code::kInvalidArgument, "malformed UTF-8 at byte {}", i);
     uint32_t c = len == 1 ? b0 : b0 & (0x7F >> len);
@@ -371,7 +384,8 @@ Result<std::string> DecodeVhdLocatorPath(uint32_t platform_code, ByteSpan data) 
   }
   if (platform_code == kVhdLocatorW2ku || platform_code == kVhdLocatorW2ru) {
     std::u16string u;
-    for (size_t i = 0; i + 1 < data.size(); i += 2) u.push_back(char16_t(data[i] | data[i + 1] << 8));
+    for (size_t i = 0; i + 1 < data.size(); i += 2)
+      u.push_back(char16_t(data[i] | data[i + 1] << 8));
     while (!u.empty() && u.back() == 0) u.pop_back();
     return Utf16ToUtf8(u);
   }

@@ -17,8 +17,8 @@ bool Holds(const VhdImage& img, uint32_t index) {
 
 }  // namespace
 
-Status FillBlock(std::span<const VhdImage* const> images, uint32_t index, uint32_t s0,
-                 uint32_t s1, uint8_t* data, uint8_t* covered) {
+Status FillBlock(std::span<const VhdImage* const> images, uint32_t index, uint32_t s0, uint32_t s1,
+                 uint8_t* data, uint8_t* covered) {
   const size_t bm_bytes = VhdBitmapBytes(images[0]->block_size());
   Bytes bm(bm_bytes), want(bm_bytes);
   std::vector<Run> runs;
@@ -50,8 +50,10 @@ Status ChainReadAt(std::span<const VhdImage* const> images, bool delta, uint64_t
                    MutableByteSpan out, bool* any_from_parent) {
   const uint64_t size = images[0]->virtual_size();
   if (offset > size || out.size() > size - offset)
-    return Error(Code::kInvalidArgument, "read of {} bytes at offset {} goes past the end of the "
-                 "{}-byte VHD", out.size(), offset, size);
+    return Error(Code::kInvalidArgument,
+                 "read of {} bytes at offset {} goes past the end of the "
+                 "{}-byte VHD",
+                 out.size(), offset, size);
   const uint64_t bs = images[0]->block_size();
   Bytes covered(VhdBitmapBytes(uint32_t(bs)));
   Bytes tmp;
@@ -76,8 +78,9 @@ Status ChainReadAt(std::span<const VhdImage* const> images, bool delta, uint64_t
       std::memset(target + size_t(s - s0) * 512, 0, 512);
       from_parent |= delta;
     }
-    if (!aligned) std::memcpy(out.data() + (pos - offset), tmp.data() + (b0 - uint64_t(s0) * 512),
-                              size_t(b1 - b0));
+    if (!aligned)
+      std::memcpy(out.data() + (pos - offset), tmp.data() + (b0 - uint64_t(s0) * 512),
+                  size_t(b1 - b0));
     pos = piece_end;
   }
   if (any_from_parent) *any_from_parent = from_parent;

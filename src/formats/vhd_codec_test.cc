@@ -49,8 +49,7 @@ TEST(VhdCodec, FooterChecksumMismatchNamesBothValues) {
   Result<VhdFooter> d = DecodeVhdFooter(bytes);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), Code::kCorruption);
-  EXPECT_NE(d.status().message().find("VHD footer checksum mismatch: stored 0x"),
-            std::string::npos)
+  EXPECT_NE(d.status().message().find("VHD footer checksum mismatch: stored 0x"), std::string::npos)
       << d.status().message();
   EXPECT_NE(d.status().message().find("computed 0x"), std::string::npos);
 }
@@ -134,6 +133,13 @@ TEST(VhdCodec, HeaderRejectsBadFields) {
   }
   h.block_size = 512;
   EXPECT_TRUE(DecodeVhdHeader(EncodeVhdHeader(h)).ok());
+  for (uint64_t bad : {uint64_t(1537), ~uint64_t(511)}) {
+    h.table_offset = bad;
+    d = DecodeVhdHeader(EncodeVhdHeader(h));
+    ASSERT_FALSE(d.ok()) << bad;
+    EXPECT_NE(d.status().message().find("BAT offset"), std::string::npos);
+  }
+  h.table_offset = 1536;
   h.header_version = 0x00010001;
   EXPECT_EQ(DecodeVhdHeader(EncodeVhdHeader(h)).status().code(), Code::kUnsupported);
 }
@@ -181,8 +187,9 @@ TEST(VhdCodec, UuidText) {
   EXPECT_EQ(u->b[0], 0x6B);
   EXPECT_EQ(u->b[15], 0xC8);
   EXPECT_EQ(u->ToString(), "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
-  for (const char* bad : {"", "6ba7b810-9dad-11d1-80b4-00c04fd430c", "6ba7b810x9dad-11d1-80b4-00c04fd430c8",
-                          "6ba7b810-9dad-11d1-80b4-00c04fd430cg"})
+  for (const char* bad :
+       {"", "6ba7b810-9dad-11d1-80b4-00c04fd430c", "6ba7b810x9dad-11d1-80b4-00c04fd430c8",
+        "6ba7b810-9dad-11d1-80b4-00c04fd430cg"})
     EXPECT_EQ(VhdUuid::FromString(bad).status().code(), Code::kInvalidArgument) << bad;
   const VhdUuid r = VhdUuid::Random();
   EXPECT_FALSE(r.IsZero());

@@ -115,7 +115,8 @@ TEST(VhdDoc, ExampleIsWhatTheWriterWrites) {
   EXPECT_EQ(Bytes(out.begin(), out.begin() + 512), *footer);
   EXPECT_EQ(Bytes(out.begin() + 512, out.begin() + 1536), *header);
   EXPECT_EQ(Bytes(out.end() - 512, out.end()), *footer);
-  EXPECT_TRUE(std::all_of(out.begin() + 1536, out.end() - 512, [](uint8_t b) { return b == 0xFF; }));
+  EXPECT_TRUE(
+      std::all_of(out.begin() + 1536, out.end() - 512, [](uint8_t b) { return b == 0xFF; }));
 }
 
 }  // namespace

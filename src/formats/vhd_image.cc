@@ -80,9 +80,10 @@ Result<std::unique_ptr<VhdImage>> OpenVhdImage(const RandomSource& src) {
     if (!copy.ok() || copy->disk_type == VhdDiskType::kFixed)
       return std::move(trailing).status().With(fmt::format("VHD footer at offset {}", footer_at));
     img->footer_ = *copy;
-    img->warning_ = fmt::format("trailing VHD footer at offset {} is damaged ({}); using the copy "
-                                "at offset 0",
-                                footer_at, trailing.status().message());
+    img->warning_ = fmt::format(
+        "trailing VHD footer at offset {} is damaged ({}); using the copy "
+        "at offset 0",
+        footer_at, trailing.status().message());
   }
   img->info_.virtual_size = img->footer_.current_size;
   if (img->footer_.disk_type == VhdDiskType::kFixed) {
@@ -112,11 +113,13 @@ Status VhdImage::LoadDynamic(uint64_t footer_at) {
   bitmap_bytes_ = VhdBitmapBytes(block_size_);
 
   const vhd_internal::Range header_range{header_at, header_at + kVhdHeaderSize};
-  const vhd_internal::Range bat_range{header_->table_offset,
-                                      header_->table_offset + VhdBatBytes(header_->max_table_entries)};
+  const vhd_internal::Range bat_range{
+      header_->table_offset, header_->table_offset + VhdBatBytes(header_->max_table_entries)};
   if (bat_range.end > footer_at)
-    return Error(Code::kCorruption, "VHD BAT at offset {} ({} entries) runs past the end of the data "
-                 "(footer at {})", bat_range.begin, header_->max_table_entries, footer_at);
+    return Error(Code::kCorruption,
+                 "VHD BAT at offset {} ({} entries) runs past the end of the data "
+                 "(footer at {})",
+                 bat_range.begin, header_->max_table_entries, footer_at);
   if (bat_range.begin < header_range.end && header_range.begin < bat_range.end)
     return Error(Code::kCorruption, "VHD BAT at offset {} overlaps the dynamic header at {}",
                  bat_range.begin, header_at);
@@ -245,7 +248,8 @@ Result<std::unique_ptr<VhdChain>> OpenVhdChain(std::vector<std::unique_ptr<VhdIm
   }
   if (block_size == 0) block_size = kVhdDefaultBlockSize;
   for (auto& img : child_first)
-    if (!img->header()) img->block_size_ = block_size, img->bitmap_bytes_ = VhdBitmapBytes(block_size);
+    if (!img->header())
+      img->block_size_ = block_size, img->bitmap_bytes_ = VhdBitmapBytes(block_size);
   std::unique_ptr<VhdChain> chain(new VhdChain());
   chain->info_ = child_first.back()->info();
   chain->info_.virtual_size = child_first.front()->virtual_size();
@@ -256,8 +260,7 @@ Result<std::unique_ptr<VhdChain>> OpenVhdChain(std::vector<std::unique_ptr<VhdIm
 Status VhdChain::ReadAt(uint64_t offset, MutableByteSpan out, bool* any_from_parent) const {
   std::vector<const VhdImage*> v;
   for (const auto& p : images_) v.push_back(p.get());
-  return vhd_internal::ChainReadAt(v, info_.kind == DiskKind::kDelta, offset, out,
-                                   any_from_parent);
+  return vhd_internal::ChainReadAt(v, info_.kind == DiskKind::kDelta, offset, out, any_from_parent);
 }
 
 std::unique_ptr<ExtentReader> VhdChain::Extents() const {

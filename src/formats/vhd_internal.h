@@ -4,12 +4,11 @@
 
 #include <cstdint>
 #include <cstring>
-#include <string>
-#include <vector>
-
 #include <memory>
 #include <span>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/status.h"
@@ -26,9 +25,7 @@ inline uint16_t LoadBe16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); 
 inline uint32_t LoadBe32(const uint8_t* p) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
 }
-inline uint64_t LoadBe64(const uint8_t* p) {
-  return uint64_t(LoadBe32(p)) << 32 | LoadBe32(p + 4);
-}
+inline uint64_t LoadBe64(const uint8_t* p) { return uint64_t(LoadBe32(p)) << 32 | LoadBe32(p + 4); }
 inline void StoreBe16(uint8_t* p, uint16_t v) {
   p[0] = uint8_t(v >> 8);
   p[1] = uint8_t(v);
@@ -89,8 +86,8 @@ Status CheckBlockLayout(std::span<const uint32_t> bat, uint64_t span,
 // `data` (which points at sector s0), taking each from the first image that
 // has its bit set, and sets their bits in `covered` (a whole-block bitmap the
 // caller cleared). Sectors no image holds are left untouched.
-Status FillBlock(std::span<const VhdImage* const> images, uint32_t index, uint32_t s0,
-                 uint32_t s1, uint8_t* data, uint8_t* covered);
+Status FillBlock(std::span<const VhdImage* const> images, uint32_t index, uint32_t s0, uint32_t s1,
+                 uint8_t* data, uint8_t* covered);
 Status ChainReadAt(std::span<const VhdImage* const> images, bool delta, uint64_t offset,
                    MutableByteSpan out, bool* any_from_parent);
 // Extents of the chain; with info.kind == kFull all-zero runs are dropped.

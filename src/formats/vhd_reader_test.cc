@@ -1,8 +1,9 @@
 // Both VHD readers on hand-built layouts: blktap-style gaps, locators and
 // batmap, unsorted blocks, differencing chains, fixed disks, and damage.
+#include "formats/vhd_reader.h"
+
 #include <gtest/gtest.h>
 
-#include "formats/vhd_reader.h"
 #include "vhd_test_util.h"
 
 namespace casulo::formats {
@@ -105,12 +106,11 @@ TEST(VhdReader, StreamSplitsBlocksAtBitmapRunsAndStopsAtTheDiskEnd) {
     if (!*e) break;
     seen.push_back({(*e)->offset, (*e)->data.size()});
   }
-  const std::vector<std::pair<uint64_t, size_t>> want = {
-      {2 * kMiB, 2 * kMiB},
-      {4 * kMiB, 8 * 512},
-      {4 * kMiB + 100 * 512, 512},
-      {4 * kMiB + 4000 * 512, 96 * 512},
-      {6 * kMiB, 8192}};
+  const std::vector<std::pair<uint64_t, size_t>> want = {{2 * kMiB, 2 * kMiB},
+                                                         {4 * kMiB, 8 * 512},
+                                                         {4 * kMiB + 100 * 512, 512},
+                                                         {4 * kMiB + 4000 * 512, 96 * 512},
+                                                         {6 * kMiB, 8192}};
   EXPECT_EQ(seen, want);
 }
 
@@ -146,8 +146,9 @@ TEST(VhdReader, DifferencingChainOfThree) {
 
   MemoryRandomSource sb(fb), sm(fm), st(ft);
   std::vector<std::unique_ptr<VhdImage>> images;
-  for (const RandomSource* s : {static_cast<const RandomSource*>(&st), static_cast<const RandomSource*>(&sm),
-                                static_cast<const RandomSource*>(&sb)}) {
+  for (const RandomSource* s :
+       {static_cast<const RandomSource*>(&st), static_cast<const RandomSource*>(&sm),
+        static_cast<const RandomSource*>(&sb)}) {
     auto img = OpenVhdImage(*s);
     ASSERT_TRUE(img.ok()) << img.status().ToString();
     images.push_back(std::move(*img));
@@ -158,7 +159,8 @@ TEST(VhdReader, DifferencingChainOfThree) {
     wrong.push_back(std::move(images[0]));
     wrong.push_back(std::move(images[2]));
     auto c = OpenVhdChain(std::move(wrong));
-    ExpectError(c.status(), Code::kInvalidArgument, "has parent " + mid.footer.unique_id.ToString());
+    ExpectError(c.status(), Code::kInvalidArgument,
+                "has parent " + mid.footer.unique_id.ToString());
     auto i0 = OpenVhdImage(st), i2 = OpenVhdImage(sb);
     images[0] = std::move(*i0);
     images[2] = std::move(*i2);

@@ -70,10 +70,10 @@ Status VhdStreamReader::Open() {
   pos_ = got;
   if (opts_.total_length != 0 && opts_.total_length < kVhdFooterSize - 1)
     return Error(Code::kCorruption, "VHD stream of {} bytes is too short", opts_.total_length);
-  Result<VhdFooter> copy = got == first_.size() ? DecodeVhdFooter(first_)
-                                                 : Result<VhdFooter>(Error(
-                                                       Code::kCorruption, "truncated VHD: {} bytes",
-                                                       got));
+  Result<VhdFooter> copy =
+      got == first_.size()
+          ? DecodeVhdFooter(first_)
+          : Result<VhdFooter>(Error(Code::kCorruption, "truncated VHD: {} bytes", got));
   if (copy.ok() && copy->disk_type != VhdDiskType::kFixed) {
     footer_ = *copy;
     return OpenDynamic();
@@ -96,8 +96,7 @@ Status VhdStreamReader::Open() {
   footer_at_ = (opts_.total_length - 1) & ~uint64_t(511);
   info_.virtual_size = footer_at_;
   if (got < std::min<uint64_t>(first_.size(), opts_.total_length))
-    return Error(Code::kCorruption, "truncated fixed VHD: {} of {} bytes", got,
-                 opts_.total_length);
+    return Error(Code::kCorruption, "truncated fixed VHD: {} of {} bytes", got, opts_.total_length);
   return OkStatus();
 }
 
@@ -183,8 +182,8 @@ Result<std::optional<Extent>> VhdStreamReader::Next() {
     }
     RETURN_IF_ERROR(Read(bitmap_, "VHD block bitmap"));
     block_begin_ = uint64_t(index) * header_.block_size;
-    const uint32_t s1 = uint32_t(
-        std::min<uint64_t>(header_.block_size, footer_.current_size - block_begin_) / 512);
+    const uint32_t s1 =
+        uint32_t(std::min<uint64_t>(header_.block_size, footer_.current_size - block_begin_) / 512);
     runs_.clear();
     run_ = 0;
     if (vhd_internal::NoneSet(bitmap_.data(), s1)) {
@@ -254,7 +253,8 @@ Status VhdStreamReader::ReadTrailer() {
     std::memcpy(fbuf.data(), tail.data() + tail.size() - n, n);
   }
   Result<VhdFooter> f = DecodeVhdFooter(fbuf);
-  if (!f.ok()) return std::move(f).status().With(fmt::format("VHD trailing footer at offset {}", at));
+  if (!f.ok())
+    return std::move(f).status().With(fmt::format("VHD trailing footer at offset {}", at));
   if (fixed_) {
     if (f->disk_type != VhdDiskType::kFixed)
       return Error(Code::kCorruption, "VHD stream without a footer copy ends in a {} footer",

@@ -136,8 +136,7 @@ struct HandVhd {
   // A block whose bitmap is all ones (or `bits` sector runs) and data seeded.
   Block& Add(uint32_t index, uint64_t offset, uint64_t seed,
              std::vector<std::pair<uint32_t, uint32_t>> runs = {}) {
-    Block b{index, offset, Bytes(VhdBitmapBytes(header.block_size), 0),
-            Bytes(header.block_size)};
+    Block b{index, offset, Bytes(VhdBitmapBytes(header.block_size), 0), Bytes(header.block_size)};
     Fill(b.data, seed);
     if (runs.empty()) runs.push_back({0, header.block_size / 512});
     for (auto [first, count] : runs)

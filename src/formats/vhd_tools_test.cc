@@ -98,7 +98,8 @@ TEST(VhdTools, OurDifferencingVhdInLibvhdiAndQemu) {
   // Deltas must be sector-aligned: widen the ranges to whole blocks, as XAPI.
   Ranges blocks;
   for (uint32_t b : VhdBlocksOfRanges(ranges))
-    blocks.push_back({uint64_t(b) * 2 * kMiB, std::min<uint64_t>(2 * kMiB, disk.size() - b * 2 * kMiB)});
+    blocks.push_back(
+        {uint64_t(b) * 2 * kMiB, std::min<uint64_t>(2 * kMiB, disk.size() - b * 2 * kMiB)});
   VhdWriteOptions opts;
   opts.type = VhdDiskType::kDifferencing;
   opts.parent_id = VhdUuid::Random();
@@ -163,8 +164,8 @@ TEST(VhdTools, QemuMadeVhdsReadBackIdentical) {
                           Case{"subformat=fixed,force_size=off", true, false}}) {
       SCOPED_TRACE(c.opts);
       const std::string vhd = dir / "q.vhd";
-      CommandResult r =
-          RunCommand("qemu-img convert -f raw -O vpc -o " + std::string(c.opts) + " " + raw + " " + vhd);
+      CommandResult r = RunCommand("qemu-img convert -f raw -O vpc -o " + std::string(c.opts) +
+                                   " " + raw + " " + vhd);
       ExpectRunOk(r, "qemu-img convert");
       ExpectReadsAs(vhd, disk, c.fixed);
       const Bytes file = ReadBytes(vhd);

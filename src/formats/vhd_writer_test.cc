@@ -1,11 +1,12 @@
 // VhdWriter: the XAPI import layout byte for byte, bitmaps, option and extent
 // errors, and round trips through both readers.
+#include "formats/vhd_writer.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "formats/vhd_reader.h"
-#include "formats/vhd_writer.h"
 #include "vhd_test_util.h"
 
 namespace casulo::formats {
@@ -27,9 +28,9 @@ Result<Bytes> WriteVhd(VhdWriteOptions opts, const Bytes& disk,
   opts.virtual_size = disk.size();
   Bytes out;
   BytesSink sink(&out);
-  ASSIGN_OR_RETURN(auto w, VhdWriter::Create(sink, opts, VhdBlocksOfRanges(ranges, opts.block_size)));
-  for (auto [off, len] : ranges)
-    RETURN_IF_ERROR(w->Write({off, ByteSpan(disk).subspan(off, len)}));
+  ASSIGN_OR_RETURN(auto w,
+                   VhdWriter::Create(sink, opts, VhdBlocksOfRanges(ranges, opts.block_size)));
+  for (auto [off, len] : ranges) RETURN_IF_ERROR(w->Write({off, ByteSpan(disk).subspan(off, len)}));
   RETURN_IF_ERROR(w->Finish());
   return out;
 }
@@ -72,7 +73,8 @@ TEST(VhdWriter, XapiImportLayout) {
   EXPECT_EQ(Be32(b, 2044), 0xFFFFFFFFu);
   // Full-disk bitmaps are all ones, holes in a declared block zero-filled.
   for (uint64_t at : {uint64_t(2048), 2048 + stride})
-    EXPECT_TRUE(std::all_of(b.begin() + at, b.begin() + at + 512, [](uint8_t x) { return x == 0xFF; }));
+    EXPECT_TRUE(
+        std::all_of(b.begin() + at, b.begin() + at + 512, [](uint8_t x) { return x == 0xFF; }));
   EXPECT_TRUE(std::equal(b.begin() + 2560, b.begin() + 2560 + 2 * kMiB, disk.begin()));
   // The last block is cut by the disk's end: data up to it, zeros after.
   const auto last = b.begin() + 2048 + stride + 512;
@@ -153,7 +155,8 @@ TEST(VhdWriter, DeltaBitmapHasExactlyTheWrittenSectors) {
     if (!*e) break;
     seen.push_back({(*e)->offset, (*e)->data.size()});
   }
-  EXPECT_EQ(seen, (std::vector<std::pair<uint64_t, size_t>>{{512, 1024}, {3584, 512}, {8192, 4096}}));
+  EXPECT_EQ(seen,
+            (std::vector<std::pair<uint64_t, size_t>>{{512, 1024}, {3584, 512}, {8192, 4096}}));
 }
 
 TEST(VhdWriter, RejectsBadOptionsAndExtents) {
