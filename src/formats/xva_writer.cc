@@ -25,7 +25,8 @@ class XvaWriter::DiskWriter final : public ExtentWriter {
         last_index_(virtual_size == 0 ? 0 : (virtual_size - 1) / kChunkSize) {}
 
   Status Write(const Extent& e) override {
-    RETURN_IF_ERROR(w_.Check(w_.phase_ == Phase::kInDisk, "Write on a finished disk"));
+    RETURN_IF_ERROR(
+        w_.Check(w_.phase_ == Phase::kInDisk && !finished_, "Write on a finished disk"));
     if (e.offset < Pos() || e.offset > size_ || e.data.size() > size_ - e.offset)
       return Fail(Error(Code::kInvalidArgument,
                         "disk {}: extent [{}, +{}) is out of order or beyond the virtual size {}",
@@ -49,8 +50,10 @@ class XvaWriter::DiskWriter final : public ExtentWriter {
   }
 
   Status Finish() override {
-    RETURN_IF_ERROR(w_.Check(w_.phase_ == Phase::kInDisk, "Finish on a finished disk"));
+    RETURN_IF_ERROR(
+        w_.Check(w_.phase_ == Phase::kInDisk && !finished_, "Finish on a finished disk"));
     RETURN_IF_ERROR(ZerosTo(size_));
+    finished_ = true;
     w_.phase_ = Phase::kDisks;
     return OkStatus();
   }
@@ -107,6 +110,7 @@ class XvaWriter::DiskWriter final : public ExtentWriter {
   const uint64_t size_;
   const bool skip_zeros_;
   const uint64_t last_index_;
+  bool finished_ = false;
   uint64_t index_ = 0;  // chunk being assembled
   uint64_t fill_ = 0;   // bytes of it in w_.chunk_; Pos() is where the next extent may start
 };

@@ -58,8 +58,9 @@ class XvaWriter {
   // NUL, not ending in '/'). Ids must come in strictly increasing byte-wise
   // order, so each appears once. The returned writer takes the disk's extents
   // (ascending, inside [0, virtual_size); bytes in no extent are zeros) and
-  // must be finished before the next BeginDisk or Finish; it stays owned by
-  // this XvaWriter. A disk of virtual size 0 writes no member at all.
+  // must be finished before the next BeginDisk or Finish; it is owned by
+  // this XvaWriter and destroyed by the next successful BeginDisk or Finish.
+  // A disk of virtual size 0 writes no member at all.
   Result<ExtentWriter*> BeginDisk(std::string_view id, uint64_t virtual_size);
 
   // Writes the two zero blocks that end the archive, then finishes the Sink.
