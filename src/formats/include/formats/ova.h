@@ -64,7 +64,9 @@ Result<OvaXml> ParseOvaXml(std::string_view xml);
 
 // What XAPI writes: rpc-light bare values, one line, no XML declaration.
 // Snapshots are printed as held, so Print(Parse(x)) keeps unknown fields and
-// member order; an XAPI-written document prints back byte for byte.
+// member order; an XAPI-written document prints back byte for byte, except
+// doubles (XAPI: %.16g, we: shortest exact) and CR characters (XAPI writes
+// them raw, which XML turns into LF on reading; we write &#13;).
 std::string PrintOvaXml(const OvaXml& ova);
 
 // Re-emits an export parsed from XAPI for import elsewhere: objects as they
