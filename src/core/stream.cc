@@ -128,7 +128,7 @@ Status MemorySource::Skip(uint64_t n, std::string_view what) {
 Result<size_t> MemoryRandomSource::ReadAt(uint64_t offset, MutableByteSpan out) const {
   if (offset >= data_.size()) return size_t(0);
   size_t n = std::min<uint64_t>(out.size(), data_.size() - offset);
-  std::memcpy(out.data(), data_.data() + offset, n);
+  if (n) std::memcpy(out.data(), data_.data() + offset, n);  // out.data() may be null when empty
   return n;
 }
 

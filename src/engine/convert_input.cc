@@ -137,8 +137,7 @@ Result<std::unique_ptr<OpenedImage>> OpenImage(const std::string& path,
       formats::XvaReaderOptions xo;
       xo.verify = opts.verify;
       ASSIGN_OR_RETURN(img->xva, formats::XvaReader::Open(*img->peek, xo).With(img->name));
-      ASSIGN_OR_RETURN(formats::OvaXml ova, formats::ParseOvaXml(img->xva->ova_xml()).With("ova.xml"));
-      img->ova = std::move(ova);
+      img->ova = img->xva->ova();  // parsed and checked by Open
       break;
     }
     case ImageFormat::kRaw:

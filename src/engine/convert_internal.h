@@ -33,9 +33,9 @@ struct OpenedImage {
   std::vector<std::unique_ptr<FileRandomSource>> parent_sources;
   std::unique_ptr<formats::VhdChain> chain;  // child first; depth 1 without parents
 
-  // XVA: the reader and its parsed ova.xml (empty objects if it did not parse).
+  // XVA: the reader and its parsed ova.xml (owned by the reader).
   std::unique_ptr<formats::XvaReader> xva;
-  std::optional<formats::OvaXml> ova;
+  const formats::OvaXml* ova = nullptr;
 
   // The disk being read; for XVA, set by SelectXvaDisk.
   std::unique_ptr<formats::ExtentReader> owned_reader;
