@@ -26,18 +26,10 @@ using casulo::formats::XmlRpcValue;
   std::abort();
 }
 
-// The typed printer adds a <string> element around bare strings, so a value
-// at the parser's depth cap can print one level deeper than it accepts. That
-// asymmetry is known and not what this oracle hunts.
-bool TooDeep(const casulo::Status& s) {
-  return s.message().find("nested deeper") != std::string::npos;
-}
-
 void CheckValue(const XmlRpcValue& v) {
   const std::string typed = PrintXmlRpcValue(v, XmlRpcStyle::kTyped);
   auto again = casulo::formats::ParseXmlRpcValue(typed);
   if (!again.ok()) {
-    if (TooDeep(again.status())) return;
     Fail("typed print does not parse", again.status().ToString() + "\n" + typed);
   }
   if (!(*again == v)) Fail("typed print parses to another value", typed);
@@ -53,7 +45,6 @@ void CheckCall(const casulo::formats::XmlRpcMethodCall& call) {
   const std::string text = casulo::formats::PrintMethodCall(call.method, call.params);
   auto again = casulo::formats::ParseMethodCall(text);
   if (!again.ok()) {
-    if (TooDeep(again.status())) return;
     Fail("printed call does not parse", again.status().ToString() + "\n" + text);
   }
   if (again->method != call.method || !(again->params == call.params))
@@ -68,7 +59,6 @@ void CheckResponse(const casulo::formats::XmlRpcResponse& r) {
               : casulo::formats::PrintMethodResponse(r.value, XmlRpcStyle::kTyped);
   auto again = casulo::formats::ParseMethodResponse(text);
   if (!again.ok()) {
-    if (TooDeep(again.status())) return;
     Fail("printed response does not parse", again.status().ToString() + "\n" + text);
   }
   if (again->fault != r.fault || !(again->value == r.value))

@@ -36,7 +36,10 @@ struct TreeBuilder {
   static void OnStart(void* ud, const XML_Char* name, const XML_Char** /*attrs*/) {
     auto* b = static_cast<TreeBuilder*>(ud);
     if (!b->error.ok()) return;
-    if (int(b->stack.size()) >= kMaxDepth) {
+    // The cap leaves room for the type element of a <value> at the limit, so
+    // a bare value that parses still parses when printed typed.
+    const bool type_of_value = !b->stack.empty() && b->stack.back()->name == "value";
+    if (int(b->stack.size()) >= kMaxDepth + (type_of_value ? 1 : 0)) {
       return b->Fail(Error(Code::kCorruption, "XML nested deeper than {} elements at line {}",
                            kMaxDepth, XML_GetCurrentLineNumber(b->parser)));
     }
@@ -121,6 +124,8 @@ Result<XmlRpcValue> ToValue(const Node& n);
 
 Result<XmlRpcValue> ToTyped(const Node& t) {
   const std::string& k = t.name;
+  if (k != "array" && k != "struct" && !t.children.empty())
+    return Bad(*t.children[0], fmt::format("unexpected element inside <{}>", k));
   if (k == "string") return XmlRpcValue(t.text);
   if (k == "i4" || k == "int" || k == "i8") {
     std::string_view s = Trim(t.text);

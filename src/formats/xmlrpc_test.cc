@@ -117,6 +117,7 @@ TEST(XmlRpcTest, MalformedInputsNameTheProblem) {
       {"<value><struct><foo/></struct></value>", "expected <member>"},
       {"<value><array><value>1</value></array></value>", "<data>"},
       {"<string>a</string>", "expected <value>"},
+      {"<value><string>a<b/>c</string></value>", "unexpected element inside <string>"},
       {"<!DOCTYPE v [<!ENTITY a \"aaaa\">]><value>&a;</value>", "not accepted"},
       {"<value>&undefined;</value>", "malformed XML"},
   };
@@ -135,6 +136,23 @@ TEST(XmlRpcTest, DeepNestingIsRefusedNotRecursedInto) {
   auto v = ParseXmlRpcValue(xml);
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("nested deeper"), std::string::npos);
+}
+
+TEST(XmlRpcTest, ABareValueAtTheDepthLimitStillParsesPrintedTyped) {
+  // value/array/data repeated: the innermost bare <value> sits at the limit.
+  std::string open, close;
+  int depth = 1;
+  while (depth + 3 <= 256) {
+    open += "<value><array><data>";
+    close = "</data></array></value>" + close;
+    depth += 3;
+  }
+  std::string xml = open + "<value>x</value>" + close;
+  auto v = ParseXmlRpcValue(xml);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  auto typed = ParseXmlRpcValue(PrintXmlRpcValue(*v, XmlRpcStyle::kTyped));
+  ASSERT_TRUE(typed.ok()) << typed.status().ToString();
+  EXPECT_EQ(*typed, *v);
 }
 
 TEST(XmlRpcTest, CopyOnWriteKeepsCopiesIndependent) {
