@@ -97,7 +97,7 @@ enum class XmlRpcStyle {
 
 // Parses one `<value>` element (leading XML declaration and whitespace
 // allowed). Fails with kCorruption naming the line/column for malformed XML
-// and for elements that are not XML-RPC. Depth is capped (64) and no DTD or
+// and for elements that are not XML-RPC. Depth is capped (256 elements) and no DTD or
 // entity declarations are accepted, so hostile input cannot blow the stack
 // or expand.
 Result<XmlRpcValue> ParseXmlRpcValue(std::string_view xml);
