@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job at this stage (issue 2): make a small realistic disk image,
+# The main job at this stage (issues 2-3): make a small realistic disk image,
 # back it up into a fresh local repository, change 1 % of it, back it up
-# again with a changed-block bitmap, restore, verify byte for byte, print stats.
+# again with a changed-block bitmap, restore, verify byte for byte, turn the
+# restored disk into a VHD and an XVA and back, print stats.
 # Everything lives in a scratch directory that is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,14 @@ echo "restored image is byte-identical to day 2 ($(du -h "$WORK/restored.img" | 
 "$CASULO" restore image "$SNAP1" "$WORK/restored1.img"
 cmp "$IMG" "$WORK/restored1.img"
 echo "day 1 restores byte-identical too"
+
+step "the restored disk as XenServer takes it: a VHD for import_raw_vdi, an XVA for xe vm-import"
+"$CASULO" convert "$WORK/restored.img" "$WORK/disk.vhd" --to vhd
+"$CASULO" inspect "$WORK/disk.vhd"
+"$CASULO" convert "$WORK/disk.vhd" "$WORK/vm.xva" --to xva --vm-name demo-vm --compress zstd
+"$CASULO" inspect "$WORK/vm.xva"
+"$CASULO" convert "$WORK/vm.xva" - --to raw | cmp - "$WORK/day2.img"
+echo "XVA -> raw is byte-identical to day 2"
 
 step "check --read-data"
 "$CASULO" check --read-data
