@@ -10,7 +10,9 @@
 
 #include "cli_harness.h"
 #include "core/stream.h"
+#include "formats/ova.h"
 #include "formats/vhd_writer.h"
+#include "formats/xva_writer.h"
 
 namespace casulo::testing {
 namespace {
@@ -204,6 +206,73 @@ TEST_F(ConvertTest, BadInputsGetClearErrorsAndNoOutput) {
   auto size = h_.Run({"convert", "-", "x.xva", "--to", "xva"});
   EXPECT_EQ(size.exit_code, 2);
   EXPECT_NE(size.err.find("--size"), std::string::npos) << size.err;
+}
+
+TEST_F(ConvertTest, SpecialFilesAreNeverReplaced) {
+  ASSERT_EQ(Sh(dir(), "mkfifo fifo && echo keep > target && ln -s target link").rc, 0);
+  for (const char* out : {"fifo", "link"}) {
+    auto r = h_.Run({"convert", "disk.raw", out, "--to", "raw", "--overwrite"});
+    EXPECT_EQ(r.exit_code, 2) << out << ": " << r.err;
+    EXPECT_NE(r.err.find("not a regular file"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(Sh(dir(), "test -p fifo && test -L link && cat target").out, "keep\n");
+}
+
+TEST_F(ConvertTest, FixedVhdBecomesASparseDynamicOne) {
+  ASSERT_EQ(Sh(dir(), "qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on "
+                      "disk.raw fixed.vhd").rc, 0);
+  auto r = h_.Run({"convert", "fixed.vhd", "dyn.vhd", "--to", "vhd"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(h_.Run({"--json", "inspect", "dyn.vhd"}).out);
+  // Data lies in blocks 0, 1, 3 and 4 (MakeImage's stride) of 6: not all of them.
+  EXPECT_LT(j["vhd"]["allocated_blocks"].get<int>(), 6) << j.dump();
+  EXPECT_EQ(Sh(dir(), "qemu-img compare --image-opts driver=raw,file.filename=disk.raw "
+                      "driver=vpc,file.filename=dyn.vhd").rc, 0);
+}
+
+// An XVA whose ova.xml says odd things in fields inspect prints.
+void WriteOddXva(const std::string& path, bool drop_vdi) {
+  formats::OvaSpec spec;
+  spec.vm.name_label = "odd";
+  spec.vm.memory = 1 << 30;
+  formats::DiskSpec d;
+  d.virtual_size = 1 << 20;
+  d.userdevice = "0";
+  spec.disks.push_back(d);
+  auto built = formats::BuildOvaXml(spec);
+  ASSERT_TRUE(built.ok());
+  formats::OvaXml& ova = built->ova;
+  for (auto& o : ova.objects)
+    if (o.cls == "VM") o.snapshot.Set("memory_static_max", "lots");
+  if (drop_vdi)
+    std::erase_if(ova.objects, [](const formats::OvaObject& o) { return o.cls == "VDI"; });
+  Bytes out;
+  BytesSink sink(&out);
+  formats::XvaWriter w(sink);
+  ASSERT_TRUE(w.WriteOvaXml(formats::PrintOvaXml(ova)).ok());
+  if (!drop_vdi) {
+    auto disk = w.BeginDisk(built->disk_vdi_ids[0], 1 << 20);
+    ASSERT_TRUE(disk.ok());
+    ASSERT_TRUE((*disk)->Finish().ok());
+  }
+  ASSERT_TRUE(w.Finish().ok());
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(out.data()), std::streamsize(out.size()));
+}
+
+TEST_F(ConvertTest, InspectSurvivesOddMetadata) {
+  WriteOddXva(h_.Path("odd.xva"), false);
+  auto r = h_.Run({"inspect", "odd.xva"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("lots memory"), std::string::npos) << r.out;
+  WriteOddXva(h_.Path("broken.xva"), true);
+  for (bool json : {false, true}) {
+    std::vector<std::string> args = {"inspect", "broken.xva"};
+    if (json) args.insert(args.begin(), "--json");
+    auto b = h_.Run(args);
+    EXPECT_EQ(b.exit_code, 5) << b.err;  // a clear corruption error, not an abort
+    EXPECT_NE(b.err.find("casulo: error:"), std::string::npos) << b.err;
+  }
 }
 
 }  // namespace

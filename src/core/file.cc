@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,9 +114,11 @@ Result<uint64_t> File::Size() const {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return ErrnoStatus(errno, "fstat", path_);
   if (S_ISBLK(st.st_mode)) {
-    off_t end = ::lseek(fd_, 0, SEEK_END);
-    if (end < 0) return ErrnoStatus(errno, "lseek", path_);
-    return uint64_t(end);
+    // An ioctl, not lseek(SEEK_END): the descriptor's offset must not move
+    // (a caller may be about to read the device from its start).
+    uint64_t bytes = 0;
+    if (::ioctl(fd_, BLKGETSIZE64, &bytes) != 0) return ErrnoStatus(errno, "ioctl(BLKGETSIZE64)", path_);
+    return bytes;
   }
   return uint64_t(st.st_size);
 }

@@ -29,9 +29,19 @@ class Output {
       o.file_ = File::FromFd(1, "stdout");
       return o;
     }
-    ASSIGN_OR_RETURN(bool exists, PathExists(path));
-    if (exists && !overwrite)
-      return Error(Code::kAlreadyExists, "{} exists; pass --overwrite to replace it", path);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) {
+      // Renaming over a device node, pipe or link would replace it with a
+      // regular file (--overwrite on /dev/sdb must not delete the node).
+      if (!S_ISREG(st.st_mode))
+        return Error(Code::kInvalidArgument,
+                     "{} is not a regular file; write to stdout (-) and redirect or pipe to it",
+                     path);
+      if (!overwrite)
+        return Error(Code::kAlreadyExists, "{} exists; pass --overwrite to replace it", path);
+    } else if (errno != ENOENT) {
+      return ErrnoStatus(errno, "lstat", path);
+    }
     o.temp_ = fmt::format("{}.casulo-tmp-{}", path, ::getpid());
     ASSIGN_OR_RETURN(o.file_, File::Open(o.temp_, O_WRONLY | O_CREAT | O_EXCL, 0644));
     return o;
@@ -107,7 +117,15 @@ Status RefuseDelta(const OpenedImage& img, ImageFormat to) {
                img.name, img.reader->info().parent_id, ImageFormatName(to));
 }
 
+Status CheckVhdSize(uint64_t size) {
+  if (RoundUp512(size) > kVhdMaxWriteSize)
+    return Error(Code::kInvalidArgument,
+                 "a VHD holds at most 2040 GiB (XenServer's limit); this disk is {} bytes", size);
+  return OkStatus();
+}
+
 Result<VhdWriteOptions> VhdOptionsFor(const DiskInfo& info, ConvertReport& rep) {
+  RETURN_IF_ERROR(CheckVhdSize(info.virtual_size));
   VhdWriteOptions o;
   o.virtual_size = RoundUp512(info.virtual_size);
   if (o.virtual_size != info.virtual_size)
@@ -138,8 +156,14 @@ Status WriteVhdSpooled(OpenedImage& img, Sink& sink, const ConvertOptions& opts,
     ASSIGN_OR_RETURN(std::optional<Extent> e, img.reader->Next());
     if (!e) break;
     if (full && IsAllZero(e->data)) continue;  // zeros need no block in a full disk
+    // A raw stream's size is known only at its end: stop as soon as it is too big.
+    RETURN_IF_ERROR(CheckVhdSize(e->offset + e->data.size()));
     RETURN_IF_ERROR(spool.PWrite(spool_pos, e->data));
-    ranges.emplace_back(e->offset, e->data.size());
+    if (!ranges.empty() && ranges.back().first + ranges.back().second == e->offset &&
+        ranges.back().second + e->data.size() <= (8u << 20))
+      ranges.back().second += e->data.size();  // keep the list short
+    else
+      ranges.emplace_back(e->offset, e->data.size());
     spool_pos += e->data.size();
   }
   rep.spooled = true;
@@ -157,7 +181,24 @@ Status WriteVhdSpooled(OpenedImage& img, Sink& sink, const ConvertOptions& opts,
   return w->Finish();
 }
 
+// A raw regular file can be read twice instead of spooled: a first pass finds
+// the blocks holding non-zero data.
+Status FindRawBlocks(OpenedImage& img) {
+  ASSIGN_OR_RETURN(auto scan, OpenRawImage(*img.random, img.data_ranges));
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (;;) {
+    ASSIGN_OR_RETURN(std::optional<Extent> e, scan->Next());
+    if (!e) break;
+    ranges.emplace_back(e->offset, e->data.size());
+  }
+  img.vhd_blocks = VhdBlocksOfRanges(ranges);
+  return OkStatus();
+}
+
 Status WriteVhd(OpenedImage& img, Sink& sink, const ConvertOptions& opts, ConvertReport& rep) {
+  RETURN_IF_ERROR(CheckVhdSize(img.reader->info().virtual_size));
+  if (!img.vhd_blocks && img.format == ImageFormat::kRaw && img.regular)
+    RETURN_IF_ERROR(FindRawBlocks(img));
   if (!img.vhd_blocks) return WriteVhdSpooled(img, sink, opts, rep);
   ASSIGN_OR_RETURN(VhdWriteOptions vo, VhdOptionsFor(img.reader->info(), rep));
   ASSIGN_OR_RETURN(auto w, VhdWriter::Create(sink, vo, *img.vhd_blocks));
@@ -241,6 +282,10 @@ Result<ConvertReport> ConvertImage(const ConvertOptions& opts) {
   else if (!opts.disk.empty() && img->format != ImageFormat::kXva)
     return Error(Code::kInvalidArgument, "--disk chooses a disk of an XVA; {} is {}", img->name,
                  ImageFormatName(img->format));
+  else if (!opts.disk.empty())
+    return Error(Code::kInvalidArgument,
+                 "--disk chooses the disk to extract; XVA to XVA copies the whole VM");
+  rep.notes = img->warnings;
   if (img->reader && opts.to != ImageFormat::kVhd) RETURN_IF_ERROR(RefuseDelta(*img, opts.to));
 
   ASSIGN_OR_RETURN(Output out, Output::Create(opts.output, opts.overwrite));

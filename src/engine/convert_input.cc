@@ -34,6 +34,9 @@ ImageFormat DetectImageFormat(ByteSpan head, ByteSpan tail) {
   if (head.size() >= 512 && (starts(head, std::string_view("ova.xml\0", 8)) ||
                              starts(head, std::string_view("./ova.xml\0", 10))))
     return ImageFormat::kXva;
+  // Any other tar (ustar magic): an XVA the reader will judge, e.g. one made
+  // by GNU tar with a leading "./" directory entry.
+  if (head.size() >= 512 && starts(head.subspan(257), "ustar")) return ImageFormat::kXva;
   if (tail.size() == 512 && starts(tail, "conectix")) return ImageFormat::kVhd;  // fixed
   return ImageFormat::kRaw;
 }
@@ -80,11 +83,19 @@ Status OpenVhd(OpenedImage& img, const OpenImageOptions& opts) {
   ASSIGN_OR_RETURN(img.chain, OpenVhdChain(std::move(chain)));
   img.owned_reader = img.chain->Extents();
   img.reader = img.owned_reader.get();
+  for (size_t i = 0; i < img.chain->depth(); ++i) {
+    const VhdImage& im = img.chain->image(i);
+    if (!im.warning().empty())
+      img.warnings.push_back(fmt::format("{}: {}", i == 0 ? img.name : opts.parents[i - 1], im.warning()));
+  }
   // The blocks any image of the chain holds: what a VHD of the result needs.
+  // A fixed image holds every block, zeros included; its data must be read
+  // to know which blocks matter, so the list stays unknown.
   std::vector<uint32_t> blocks;
   for (size_t i = 0; i < img.chain->depth(); ++i) {
     const VhdImage& im = img.chain->image(i);
-    if (im.block_size() != kVhdDefaultBlockSize) return OkStatus();  // leave unknown
+    if (im.block_size() != kVhdDefaultBlockSize || im.type() == VhdDiskType::kFixed)
+      return OkStatus();  // leave unknown
     auto b = im.AllocatedBlocks();
     blocks.insert(blocks.end(), b.begin(), b.end());
   }
@@ -142,8 +153,11 @@ Result<std::unique_ptr<OpenedImage>> OpenImage(const std::string& path,
     }
     case ImageFormat::kRaw:
       if (img->regular) {
-        ASSIGN_OR_RETURN(auto ranges, DataRanges(img->file, img->file_size));
-        ASSIGN_OR_RETURN(img->owned_reader, formats::OpenRawImage(*img->random, std::move(ranges)));
+        if (opts.raw_size && *opts.raw_size != img->file_size)
+          return Error(Code::kInvalidArgument, "--size {} contradicts the size of {} ({} bytes)",
+                       *opts.raw_size, img->name, img->file_size);
+        ASSIGN_OR_RETURN(img->data_ranges, DataRanges(img->file, img->file_size));
+        ASSIGN_OR_RETURN(img->owned_reader, formats::OpenRawImage(*img->random, img->data_ranges));
       } else {
         formats::RawReadOptions ro;
         ro.size = opts.raw_size;
@@ -182,9 +196,13 @@ Status SelectXvaDisk(OpenedImage& img, const std::string& which) {
   }
   for (;;) {
     ASSIGN_OR_RETURN(formats::XvaDiskReader * d, img.xva->NextDisk());
-    if (!d)
+    if (!d) {
+      if (chosen->virtual_size == 0)
+        return Error(Code::kInvalidArgument, "disk {} of {} is empty (virtual size 0)",
+                     chosen->id, img.name);
       return Error(Code::kCorruption, "{}: disk {} is named in ova.xml but has no data", img.name,
                    chosen->id);
+    }
     if (d->id() == chosen->id) {
       img.reader = d;
       return OkStatus();

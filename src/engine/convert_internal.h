@@ -13,6 +13,7 @@
 #include "engine/convert.h"
 #include "formats/disk.h"
 #include "formats/ova.h"
+#include "formats/raw.h"
 #include "formats/vhd_reader.h"
 #include "formats/xva_reader.h"
 
@@ -42,6 +43,10 @@ struct OpenedImage {
   formats::ExtentReader* reader = nullptr;
   // Blocks a VHD writer must declare, when known without reading the data.
   std::optional<std::vector<uint32_t>> vhd_blocks;
+  // Raw regular file: where data may be (SEEK_DATA), for a second reader.
+  std::vector<formats::ByteRange> data_ranges;
+  // Tolerated damage the user should hear about (a VHD footer replaced by its copy).
+  std::vector<std::string> warnings;
 };
 
 struct OpenImageOptions {

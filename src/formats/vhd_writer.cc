@@ -104,6 +104,14 @@ Result<std::unique_ptr<VhdWriter>> VhdWriter::Create(Sink& sink, const VhdWriteO
   const uint64_t bitmap_bytes = VhdBitmapBytes(opts.block_size);
   const uint64_t stride = bitmap_bytes + opts.block_size;
   const uint64_t first_block = kBatAt + VhdBatBytes(nblocks);
+  // BAT entries are 32-bit sector numbers: the last block must start below
+  // 2^32 sectors (2 TiB of file), or its entry would wrap.
+  if (!w->blocks_.empty() &&
+      (first_block + (w->blocks_.size() - 1) * stride) / 512 >= uint64_t(kVhdUnusedBatEntry))
+    return Error(Code::kInvalidArgument,
+                 "VHD of {} blocks of {} bytes would place blocks beyond the 2 TiB a BAT can "
+                 "address",
+                 w->blocks_.size(), opts.block_size);
   Bytes bat(VhdBatBytes(nblocks), 0xFF);
   for (size_t k = 0; k < w->blocks_.size(); ++k)
     vhd_internal::StoreBe32(bat.data() + 4 * size_t(w->blocks_[k]),

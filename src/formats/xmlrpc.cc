@@ -70,8 +70,40 @@ bool XmlRpcValue::operator==(const XmlRpcValue& o) const {
 
 namespace {
 
+// Length of the valid UTF-8 sequence at s[i], or 0. XML (and XAPI's parser)
+// accept only UTF-8; overlong forms and surrogates are not valid.
+size_t Utf8Length(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  if (n == 3 && ((c == 0xE0 && b(i + 1) < 0xA0) || (c == 0xED && b(i + 1) >= 0xA0))) return 0;
+  if (n == 4 && ((c == 0xF0 && b(i + 1) < 0x90) || (c == 0xF4 && b(i + 1) >= 0x90))) return 0;
+  // U+FFFE and U+FFFF are not XML characters either.
+  if (n == 3 && c == 0xEF && b(i + 1) == 0xBF && b(i + 2) >= 0xBE) return 0;
+  return n;
+}
+
 void Escape(std::string& out, std::string_view s) {
-  for (char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    char c = s[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // Bytes that are not UTF-8 (a Latin-1 file name) become U+FFFD rather
+      // than a document no XML parser accepts.
+      size_t n = Utf8Length(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -81,7 +113,7 @@ void Escape(std::string& out, std::string_view s) {
       case '\t':
       case '\n': out += c; break;
       default:
-        if (static_cast<unsigned char>(c) >= 0x20) out += c;
+        if (c >= 0x20) out += c;
     }
   }
 }

@@ -78,6 +78,14 @@ TEST(XmlRpcTest, ControlCharactersAreDroppedWhenPrinting) {
             "<value>abc</value>");
 }
 
+TEST(XmlRpcTest, InvalidUtf8IsReplacedSoTheDocumentStaysXml) {
+  std::string latin1 = "caf\xe9 \xc3\xa9t\xc3\xa9 \xed\xa0\x80 \xf0\x9f\x92\xbe";
+  std::string xml = PrintXmlRpcValue(XmlRpcValue(latin1));
+  EXPECT_EQ(xml, "<value>caf\xef\xbf\xbd \xc3\xa9t\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+                 "\xf0\x9f\x92\xbe</value>");
+  EXPECT_TRUE(ParseXmlRpcValue(xml).ok());
+}
+
 TEST(XmlRpcTest, MethodCallAndResponse) {
   std::string call = PrintMethodCall("session.login_with_password",
                                      {"root", "secret", "1.0", "casulo/0.1"});
