@@ -92,5 +92,14 @@ TEST(Bytes, AllZero) {
   EXPECT_TRUE(IsAllZero({}));
 }
 
+TEST(StatusTest, RemoteErrorTravelsWithContext) {
+  Status s = Error(Code::kRemote, "XAPI: VDI_IN_USE").WithRemote({"VDI_IN_USE", "OpaqueRef:1"});
+  s.With("snapshot vm1");
+  EXPECT_EQ(s.remote_code(), "VDI_IN_USE");
+  ASSERT_EQ(s.remote().size(), 2u);
+  EXPECT_EQ(s.remote()[1], "OpaqueRef:1");
+  EXPECT_EQ(OkStatus().remote_code(), "");
+}
+
 }  // namespace
 }  // namespace casulo

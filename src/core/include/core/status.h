@@ -55,10 +55,26 @@ class [[nodiscard]] Status {
   // "context2: context1: message" (outermost first), without the code name.
   std::string ToString() const;
 
+  // For kRemote: the peer's own error, code first then parameters, as it sent
+  // them (XAPI's ErrorDescription, e.g. {"VDI_IN_USE", "OpaqueRef:..."}), so
+  // callers can branch on the peer's code without parsing the message.
+  const std::vector<std::string>& remote() const { return remote_; }
+  Status& WithRemote(std::vector<std::string> remote) & {
+    remote_ = std::move(remote);
+    return *this;
+  }
+  Status&& WithRemote(std::vector<std::string> remote) && {
+    remote_ = std::move(remote);
+    return std::move(*this);
+  }
+  // The remote error code ("" when none).
+  std::string_view remote_code() const { return remote_.empty() ? "" : remote_[0]; }
+
  private:
   Code code_ = Code::kOk;
   std::string message_;
   std::vector<std::string> context_;  // innermost first
+  std::vector<std::string> remote_;
 };
 
 inline Status OkStatus() { return Status(); }
