@@ -43,6 +43,7 @@ try {
     const res = await xapi.getResource('/export/', { query: { ref: snapRef, use_compression: 'gzip' }, task: true })
     const tar = await readAll(res.body.pipe(createGunzip()))
     if (tar.subarray(0, 7).toString() !== 'ova.xml') throw new Error('export does not start with ova.xml')
+    await res.task  // handlers answer 200 first; the task says how it ended
     xva = tar
     log('export', { bytes: tar.length })
   }
