@@ -9,7 +9,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config
   libssl-dev libsodium-dev libzstd-dev libsqlite3-dev librust-blake3-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
-  libxxhash-dev zlib1g-dev libexpat1-dev
+  libxxhash-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   e2fsprogs
   qemu-utils xva-img libvhdi-utils xxhash
