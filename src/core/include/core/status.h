@@ -68,7 +68,9 @@ class [[nodiscard]] Status {
     return std::move(*this);
   }
   // The remote error code ("" when none).
-  std::string_view remote_code() const { return remote_.empty() ? "" : remote_[0]; }
+  std::string_view remote_code() const {
+    return remote_.empty() ? std::string_view() : std::string_view(remote_[0]);
+  }
 
  private:
   Code code_ = Code::kOk;
