@@ -14,6 +14,7 @@ PACKAGES=(
   e2fsprogs
   qemu-utils xva-img libvhdi-utils xxhash
   clang libclang-rt-14-dev
+  libcpp-httplib-dev curl
 )
 
 missing=()

@@ -1,0 +1,24 @@
+// --demo: a realistic pool of records (disk data comes in a later slice).
+#pragma once
+
+#include <string_view>
+
+#include "core/status.h"
+#include "sim/store.h"
+
+namespace casulo::sim {
+
+// Products the simulated hosts can claim to be: "xenserver-6.5",
+// "xenserver-7.1", "citrix-8.2", "xcp-ng-8.3". Sets API_version_* and
+// software_version the way that release reports them.
+bool IsKnownProduct(std::string_view product);
+
+// Fills an empty store with: a pool of 3 hosts (the first is the master and
+// is the host this endpoint plays), a bond of eth0+eth1 carrying management
+// (network purpose nbd) and a VLAN 100 on it, a shared NFS SR and a local
+// LVM SR with PBDs, dom0s, 4 guest VMs (one halted) and a template, each with
+// disk VBDs/VDIs of 32-512 MiB, an empty CD drive and a VIF.
+// REQUIRES IsKnownProduct(product).
+void BuildDemoPool(Store& store, std::string_view product);
+
+}  // namespace casulo::sim

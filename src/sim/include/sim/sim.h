@@ -1,0 +1,92 @@
+// casulo-sim's dispatcher: a XAPI method call in, a result or a XAPI error
+// out, plus the XML-RPC and JSON-RPC envelopes around it. Pure (no sockets):
+// the HTTP server (server.h) only routes bodies here, so tests drive the
+// whole protocol as request body -> response body.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "sim/store.h"
+
+namespace casulo::sim {
+
+// A XAPI error as our Status: kRemote whose remote() is XAPI's
+// ErrorDescription, [code, params...].
+Status XapiError(std::vector<std::string> description);
+// The XAPI form of any Status: remote() when set, else INTERNAL_ERROR [text].
+std::vector<std::string> ErrorDescription(const Status& s);
+
+// Current UTC time as XAPI prints datetimes: 20250319T04:16:24Z.
+XmlRpcValue NowDate();
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+using Args = std::span<const XmlRpcValue>;  // a call's params after the session
+
+class Sim;
+struct CallContext {
+  Sim& sim;
+  Store& store;
+  std::string session;  // the caller's session ref ("" for session-less methods)
+};
+
+// A resolved method: how many params it takes after the session (min..max,
+// min = those without defaults, as XAPI counts them in
+// MESSAGE_PARAMETER_COUNT_MISMATCH), whether it takes a session first, and
+// whether an Async. form exists.
+struct MethodSpec {
+  int min_args = 0;
+  int max_args = 0;
+  bool session = true;
+  bool async = false;
+  Result<XmlRpcValue> (*fn)(CallContext& ctx, std::string_view method, Args args) = nullptr;
+};
+
+class Sim {
+ public:
+  // `state_dir` empty: memory only (tests). Otherwise loads DIR/db.json and
+  // DIR/users.json ({"user": "password", ...}) when present.
+  static Result<std::unique_ptr<Sim>> Open(std::string state_dir);
+
+  // Thread-safe: every call runs under one mutex; a call that changed the
+  // store saves db.json before it returns.
+  Result<XmlRpcValue> Call(std::string_view method, const XmlRpcArray& params);
+  HttpReply HandleXmlRpc(std::string_view body);
+  HttpReply HandleJsonRpc(std::string_view body);
+
+  // Setup, before serving (not synchronised).
+  Store& store() { return store_; }
+  void SetUser(std::string name, std::string password) { users_[std::move(name)] = std::move(password); }
+  Status SaveUsers();
+  Status Save();  // DIR/db.json, atomically; no-op without a state dir
+  const std::string& state_dir() const { return dir_; }
+  bool Authenticate(std::string_view user, std::string_view password) const;
+
+ private:
+  Result<XmlRpcValue> CallLocked(std::string_view method, const XmlRpcArray& params);
+
+  std::mutex mu_;
+  std::string dir_;
+  Store store_;
+  std::map<std::string, std::string, std::less<>> users_;
+};
+
+// Method tables (methods.cc, generic.cc). Resolve* return nullopt-like
+// (fn == nullptr) for unknown methods.
+MethodSpec ResolveSpecial(std::string_view method);
+MethodSpec ResolveGeneric(std::string_view method);
+std::vector<std::string> ListGenericMethods();
+std::vector<std::string> ListMethods();  // system.listMethods: specials + generic
+
+}  // namespace casulo::sim

@@ -1,0 +1,94 @@
+// casulo-sim --state DIR --listen HOST:PORT [--tls] [--demo] [--product P]
+//
+// Prints "casulo-sim listening on HOST:PORT" once it accepts connections
+// (PORT 0 picks a free port), and exits 0 on SIGTERM/SIGINT after the last
+// call's state has been saved (every mutating call saves before replying).
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "sim/demo.h"
+#include "sim/server.h"
+#include "sim/sim.h"
+
+namespace {
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: casulo-sim --state DIR --listen HOST:PORT [--tls] [--demo] "
+               "[--product xenserver-6.5|xenserver-7.1|citrix-8.2|xcp-ng-8.3]\n");
+  return 2;
+}
+
+int Fail(const casulo::Status& s) {
+  std::fprintf(stderr, "casulo-sim: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace casulo::sim;
+  std::string state, listen = "127.0.0.1:0", product = "citrix-8.2";
+  bool tls = false, demo = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (a == "--tls") tls = true;
+    else if (a == "--demo") demo = true;
+    else if (a == "--state" && (v = next())) state = v;
+    else if (a == "--listen" && (v = next())) listen = v;
+    else if (a == "--product" && (v = next())) product = v;
+    else return Usage();
+  }
+  size_t colon = listen.rfind(':');
+  if (state.empty() || colon == std::string::npos || !IsKnownProduct(product)) return Usage();
+  ServerOptions opts;
+  opts.host = listen.substr(0, colon);
+  opts.port = std::atoi(listen.c_str() + colon + 1);
+  opts.tls = tls;
+
+  auto sim = Sim::Open(state);
+  if (!sim.ok()) return Fail(sim.status());
+  Sim& s = **sim;
+  if (demo && s.store().Objects("pool").empty()) {
+    BuildDemoPool(s.store(), product);
+    if (!s.Authenticate("root", "casulo")) s.SetUser("root", "casulo");
+    if (auto st = s.SaveUsers(); !st.ok()) return Fail(st);
+    if (auto st = s.Save(); !st.ok()) return Fail(st);
+  }
+  if (tls) {
+    opts.cert_file = state + "/server.pem";
+    opts.key_file = state + "/server.key";
+    if (auto st = EnsureSelfSignedCert(opts.cert_file, opts.key_file, opts.host); !st.ok())
+      return Fail(st);
+  }
+
+  // Signals are taken by a waiting thread, not a handler: stopping the
+  // server is not async-signal-safe.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  Server server(s);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    server.Stop();
+  });
+  casulo::Status st = server.Run(opts, [&](int port) {
+    std::printf("casulo-sim listening on %s:%d\n", opts.host.c_str(), port);
+    std::fflush(stdout);
+  });
+  if (!st.ok()) {
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    return Fail(st);
+  }
+  waiter.join();
+  return 0;
+}
