@@ -81,12 +81,7 @@ Result<XmlRpcValue> TaskCancel(CallContext& ctx, std::string_view, Args args) {
   return kVoid;
 }
 
-struct Special {
-  std::string_view name;
-  MethodSpec spec;
-};
-
-const Special kSpecials[] = {
+const SpecialMethod kSpecials[] = {
     {"session.login_with_password", {2, 4, false, false, &Login}},
     {"session.logout", {0, 0, true, false, &Logout}},
     {"system.listMethods", {0, 0, false, false, &ListMethodsCall}},
@@ -96,20 +91,33 @@ const Special kSpecials[] = {
     {"task.cancel", {1, 1, true, true, &TaskCancel}},
 };
 
+std::span<const SpecialMethod> AllTables(size_t i) {
+  switch (i) {
+    case 0: return kSpecials;
+    case 1: return EventMethods();
+    case 2: return VmMethods();
+    case 3: return VdiMethods();
+    default: return {};
+  }
+}
+constexpr size_t kTables = 4;
+
 }  // namespace
 
 MethodSpec ResolveSpecial(std::string_view method) {
-  for (const auto& s : kSpecials)
-    if (s.name == method) return s.spec;
+  for (size_t t = 0; t < kTables; ++t)
+    for (const auto& s : AllTables(t))
+      if (s.name == method) return s.spec;
   return {};
 }
 
 std::vector<std::string> ListMethods() {
   std::vector<std::string> out;
-  for (const auto& s : kSpecials) {
-    out.emplace_back(s.name);
-    if (s.spec.async) out.push_back("Async." + std::string(s.name));
-  }
+  for (size_t t = 0; t < kTables; ++t)
+    for (const auto& s : AllTables(t)) {
+      out.emplace_back(s.name);
+      if (s.spec.async) out.push_back("Async." + std::string(s.name));
+    }
   for (auto& m : ListGenericMethods()) out.push_back(std::move(m));
   return out;
 }

@@ -75,17 +75,35 @@ bool Sim::Authenticate(std::string_view user, std::string_view password) const {
   return it != users_.end() && it->second == password;
 }
 
+Status Sim::Committed(uint64_t before) {
+  if (store_.generation() == before) return OkStatus();
+  changed_.notify_all();
+  return Save();
+}
+
 Result<XmlRpcValue> Sim::Call(std::string_view method, const XmlRpcArray& params) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   uint64_t before = store_.generation();
-  Result<XmlRpcValue> r = CallLocked(method, params);
-  if (store_.generation() != before) {
-    if (Status s = Save(); !s.ok()) return XapiError({"INTERNAL_ERROR", s.ToString()});
-  }
+  Result<XmlRpcValue> r = CallLocked(method, params, lock);
+  if (Status s = Committed(before); !s.ok()) return XapiError({"INTERNAL_ERROR", s.ToString()});
   return r;
 }
 
-Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& params) {
+Status Sim::Update(const std::function<Status(Store&)>& fn) {
+  std::unique_lock lock(mu_);
+  uint64_t before = store_.generation();
+  Status st = fn(store_);
+  Status saved = Committed(before);
+  return st.ok() ? saved : st;
+}
+
+void Sim::WaitForChange(CallContext& ctx, uint64_t seen,
+                        std::chrono::steady_clock::time_point deadline) {
+  changed_.wait_until(*ctx.lock, deadline, [&] { return store_.generation() > seen; });
+}
+
+Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& params,
+                                    std::unique_lock<std::mutex>& lock) {
   constexpr std::string_view kAsync = "Async.";
   bool async = method.substr(0, kAsync.size()) == kAsync;
   std::string_view name = async ? method.substr(kAsync.size()) : method;
@@ -98,7 +116,7 @@ Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& 
   if (n < spec.min_args || n > spec.max_args)
     return XapiError({"MESSAGE_PARAMETER_COUNT_MISMATCH", std::string(method),
                       std::to_string(spec.min_args), std::to_string(n < 0 ? 0 : n)});
-  CallContext ctx{*this, store_, ""};
+  CallContext ctx{*this, store_, "", &lock};
   Args args(params);
   if (spec.session) {
     const XmlRpcValue& s = params[0];

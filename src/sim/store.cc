@@ -48,8 +48,14 @@ bool Store::Remove(std::string_view cls, std::string_view ref) {
   if (t == tables_.end()) return false;
   auto o = t->second.find(ref);
   if (o == t->second.end()) return false;
+  uint64_t created = o->second.created;
   t->second.erase(o);
   ++generation_;
+  tombstones_.push_back({std::string(cls), std::string(ref), created, generation_});
+  if (tombstones_.size() > kMaxTombstones) {
+    tombstone_floor_ = tombstones_.front().deleted;
+    tombstones_.pop_front();
+  }
   return true;
 }
 
@@ -106,7 +112,12 @@ Result<Store> Store::FromJson(const Json& j) {
   if (!j.is_object() || j.value("format", "") != "casulo-sim-db" || j.value("version", 0) != 1)
     return Error(Code::kUnsupported, "not a casulo-sim db (format casulo-sim-db, version 1)");
   Store s;
-  s.generation_ = j.value("generation", uint64_t{0});
+  // Generations per object are not saved: every loaded object counts as
+  // created at the loaded generation (so event.from("") reports it as "add"),
+  // and removals before the restart are forgotten (tokens older than that
+  // get EVENTS_LOST, as after a XAPI restart).
+  s.generation_ = j.value("generation", uint64_t{0}) + 1;
+  s.tombstone_floor_ = s.generation_;
   s.this_host = j.value("this_host", std::string(kNullRef));
   const Json& objects = j.contains("objects") ? j["objects"] : Json::object();
   if (!objects.is_object()) return Error(Code::kCorruption, "db.json: objects is not an object");
@@ -118,7 +129,7 @@ Result<Store> Store::FromJson(const Json& j) {
       XmlRpcValue rec = sim::FromJson(o.value(), JsonFlavour::kState);
       if (!rec.is_struct())
         return Error(Code::kCorruption, "db.json: {} {} is not a record", t.key(), o.key());
-      s.tables_[t.key()][o.key()] = Object{std::move(rec), 0, 0};
+      s.tables_[t.key()][o.key()] = Object{std::move(rec), s.generation_, s.generation_};
     }
   }
   return s;

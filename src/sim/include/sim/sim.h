@@ -4,6 +4,9 @@
 // whole protocol as request body -> response body.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +42,8 @@ struct CallContext {
   Sim& sim;
   Store& store;
   std::string session;  // the caller's session ref ("" for session-less methods)
+  // The held store lock; event.from releases it while it waits.
+  std::unique_lock<std::mutex>* lock = nullptr;
 };
 
 // A resolved method: how many params it takes after the session (min..max,
@@ -65,6 +70,14 @@ class Sim {
   HttpReply HandleXmlRpc(std::string_view body);
   HttpReply HandleJsonRpc(std::string_view body);
 
+  // Runs fn on the store under the lock (HTTP handlers); saves and wakes
+  // event.from waiters when the store changed.
+  Status Update(const std::function<Status(Store&)>& fn);
+  // Releases the call's lock until the store's generation passes `seen` or
+  // `deadline` comes; returns with the lock held again.
+  void WaitForChange(CallContext& ctx, uint64_t seen,
+                     std::chrono::steady_clock::time_point deadline);
+
   // Setup, before serving (not synchronised).
   Store& store() { return store_; }
   void SetUser(std::string name, std::string password) { users_[std::move(name)] = std::move(password); }
@@ -74,9 +87,14 @@ class Sim {
   bool Authenticate(std::string_view user, std::string_view password) const;
 
  private:
-  Result<XmlRpcValue> CallLocked(std::string_view method, const XmlRpcArray& params);
+  Result<XmlRpcValue> CallLocked(std::string_view method, const XmlRpcArray& params,
+                                 std::unique_lock<std::mutex>& lock);
+
+  // Saves when the generation moved past `before` and wakes waiters.
+  Status Committed(uint64_t before);
 
   std::mutex mu_;
+  std::condition_variable changed_;
   std::string dir_;
   Store store_;
   std::map<std::string, std::string, std::less<>> users_;
@@ -84,6 +102,14 @@ class Sim {
 
 // Method tables (methods.cc, generic.cc). Resolve* return nullopt-like
 // (fn == nullptr) for unknown methods.
+struct SpecialMethod {
+  std::string_view name;
+  MethodSpec spec;
+};
+// The tables of methods with behaviour of their own, one per file.
+std::span<const SpecialMethod> EventMethods();  // events.cc
+std::span<const SpecialMethod> VmMethods();     // vm.cc
+std::span<const SpecialMethod> VdiMethods();    // vdi.cc
 MethodSpec ResolveSpecial(std::string_view method);
 MethodSpec ResolveGeneric(std::string_view method);
 std::vector<std::string> ListGenericMethods();

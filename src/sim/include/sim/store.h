@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <random>
@@ -22,6 +23,14 @@ struct Object {
   XmlRpcValue record;  // a struct holding every field of the class schema
   uint64_t created = 0;   // generation of creation
   uint64_t modified = 0;  // generation of the last change
+};
+
+// A removed object, kept so event.from can report "del" to tokens older
+// than the removal.
+struct Tombstone {
+  std::string cls, ref;
+  uint64_t created = 0;
+  uint64_t deleted = 0;  // generation of the removal
 };
 
 class Store {
@@ -48,6 +57,12 @@ class Store {
                      std::string_view item);
 
   uint64_t generation() const { return generation_; }
+  const std::map<std::string, Table, std::less<>>& tables() const { return tables_; }
+  // Removals, oldest first; at most kMaxTombstones. Tokens older than
+  // tombstone_floor() may have missed removals (event.from: EVENTS_LOST).
+  const std::deque<Tombstone>& tombstones() const { return tombstones_; }
+  uint64_t tombstone_floor() const { return tombstone_floor_; }
+  static constexpr size_t kMaxTombstones = 4096;
   std::string NewUuid();
 
   // Simulator settings kept with the objects.
@@ -62,6 +77,8 @@ class Store {
  private:
   std::map<std::string, Table, std::less<>> tables_;
   uint64_t generation_ = 0;
+  std::deque<Tombstone> tombstones_;
+  uint64_t tombstone_floor_ = 0;
   std::mt19937_64 rng_;
 };
 
