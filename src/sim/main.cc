@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "sim/demo.h"
+#include "sim/disks.h"
 #include "sim/server.h"
 #include "sim/sim.h"
 
@@ -59,6 +60,11 @@ int main(int argc, char** argv) {
     if (!s.Authenticate("root", "casulo")) s.SetUser("root", "casulo");
     if (auto st = s.SaveUsers(); !st.ok()) return Fail(st);
     if (auto st = s.Save(); !st.ok()) return Fail(st);
+  }
+  // --demo also gives every VDI its sparse file (guest disks with content);
+  // files already there are left alone.
+  if (demo) {
+    if (auto st = CreateDemoDisks(s.store(), state); !st.ok()) return Fail(st);
   }
   if (tls) {
     opts.cert_file = state + "/server.pem";

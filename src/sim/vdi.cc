@@ -1,7 +1,81 @@
+// VDI operations with behaviour: snapshot, destroy (xapi-protocol.md §2.4).
+// Data lives in sparse files (disks.h); records and files change together
+// under the store lock.
+#include "sim/disks.h"
 #include "sim/sim.h"
 
 namespace casulo::sim {
 
-std::span<const SpecialMethod> VdiMethods() { return {}; }
+std::string RefArg(const XmlRpcValue& v) {
+  return v.is_string() ? v.str() : formats::PrintXmlRpcValue(v);
+}
+
+Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi) {
+  Store& st = ctx.store;
+  const XmlRpcValue* orig = st.Find("VDI", vdi);
+  if (orig == nullptr) return XapiError({"HANDLE_INVALID", "VDI", vdi});
+  const std::string type = orig->Find("type")->str();
+  if (type == "cbt_metadata") return XapiError({"VDI_INCOMPATIBLE_TYPE", vdi, type});
+  if (orig->Find("sharable")->b()) return XapiError({"VDI_IS_SHARABLE", vdi});
+  XmlRpcStruct fields = orig->members();
+  for (auto& [k, v] : fields) {
+    if (k == "uuid") v = XmlRpcValue("");
+    else if (k == "is_a_snapshot") v = XmlRpcValue(true);
+    else if (k == "snapshot_of") v = XmlRpcValue(vdi);
+    else if (k == "snapshot_time") v = NowDate();
+    else if (k == "VBDs" || k == "snapshots" || k == "crash_dumps") v = XmlRpcValue(XmlRpcArray{});
+    else if (k == "current_operations") v = XmlRpcValue(XmlRpcStruct{});
+  }
+  std::string uuid = st.NewUuid();
+  fields.emplace_back("uuid", XmlRpcValue(uuid));
+  fields.emplace_back("location", XmlRpcValue(uuid));
+  std::string dir = ctx.sim.state_dir();
+  if (!dir.empty()) {
+    Status s = CloneDisk(DiskPath(dir, UuidOf(*orig)), DiskPath(dir, uuid));
+    if (!s.ok()) return XapiError({"SR_BACKEND_FAILURE_44", "", s.ToString()});
+  }
+  std::string ref = st.Create("VDI", std::move(fields));
+  st.AddToSet("VDI", vdi, "snapshots", ref);
+  st.AddToSet("SR", st.Find("VDI", ref)->Find("SR")->str(), "VDIs", ref);
+  return ref;
+}
+
+namespace {
+
+Result<XmlRpcValue> Snapshot(CallContext& ctx, std::string_view, Args args) {
+  ASSIGN_OR_RETURN(std::string ref, SnapshotVdi(ctx, RefArg(args[0])));
+  return XmlRpcValue(ref);
+}
+
+// VDIs are destroyed only once no VBD refers to them; the data file goes too.
+Result<XmlRpcValue> Destroy(CallContext& ctx, std::string_view, Args args) {
+  Store& st = ctx.store;
+  std::string vdi = RefArg(args[0]);
+  const XmlRpcValue* rec = st.Find("VDI", vdi);
+  if (rec == nullptr) return XapiError({"HANDLE_INVALID", "VDI", vdi});
+  if (!rec->Find("VBDs")->array().empty()) return XapiError({"VDI_IN_USE", vdi, "destroy"});
+  std::string uuid = UuidOf(*rec);
+  std::string sr = rec->Find("SR")->str();
+  std::string parent = rec->Find("snapshot_of")->str();
+  if (st.Find("SR", sr) != nullptr) st.RemoveFromSet("SR", sr, "VDIs", vdi);
+  if (st.Find("VDI", parent) != nullptr) st.RemoveFromSet("VDI", parent, "snapshots", vdi);
+  st.Remove("VDI", vdi);
+  std::string path = DiskPath(ctx.sim.state_dir(), uuid);
+  if (!path.empty()) {
+    Status s = RemoveFile(path);
+    if (!s.ok() && s.code() != Code::kNotFound)
+      return XapiError({"INTERNAL_ERROR", s.ToString()});
+  }
+  return XmlRpcValue("");
+}
+
+const SpecialMethod kVdi[] = {
+    {"VDI.snapshot", {1, 2, true, true, &Snapshot}},
+    {"VDI.destroy", {1, 1, true, true, &Destroy}},
+};
+
+}  // namespace
+
+std::span<const SpecialMethod> VdiMethods() { return kVdi; }
 
 }  // namespace casulo::sim

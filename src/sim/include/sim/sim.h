@@ -111,6 +111,13 @@ std::span<const SpecialMethod> EventMethods();  // events.cc
 std::span<const SpecialMethod> VmMethods();     // vm.cc
 std::span<const SpecialMethod> VdiMethods();    // vdi.cc
 MethodSpec ResolveSpecial(std::string_view method);
+
+// Shared by VM.snapshot and VDI.snapshot (vdi.cc): a snapshot VDI of `vdi`
+// (record copy with is_a_snapshot, snapshot_of, snapshot_time, CBT flag
+// inherited) and a sparse copy of its data. Returns the new ref.
+Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi);
+// The string of a ref argument (non-strings printed, so errors can name them).
+std::string RefArg(const XmlRpcValue& v);
 MethodSpec ResolveGeneric(std::string_view method);
 std::vector<std::string> ListGenericMethods();
 std::vector<std::string> ListMethods();  // system.listMethods: specials + generic

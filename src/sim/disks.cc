@@ -1,0 +1,133 @@
+#include "sim/disks.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+
+namespace casulo::sim {
+
+std::string DiskPath(const std::string& state_dir, std::string_view vdi_uuid) {
+  if (state_dir.empty()) return "";
+  return state_dir + "/vdi/" + std::string(vdi_uuid) + ".img";
+}
+
+std::string UuidOf(const XmlRpcValue& record) {
+  const XmlRpcValue* u = record.Find("uuid");
+  return u != nullptr && u->is_string() ? u->str() : "";
+}
+
+Status CreateDisk(const std::string& path, uint64_t size) {
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
+  ASSIGN_OR_RETURN(File f, File::Open(path, O_RDWR | O_CREAT, 0644));
+  return f.Truncate(size);
+}
+
+Result<std::vector<formats::ByteRange>> DataRanges(const File& file) {
+  ASSIGN_OR_RETURN(uint64_t size, file.Size());
+  std::vector<formats::ByteRange> out;
+  uint64_t pos = 0;
+  while (pos < size) {
+    ASSIGN_OR_RETURN(std::optional<uint64_t> data, file.NextData(pos));
+    if (!data || *data >= size) break;
+    ASSIGN_OR_RETURN(uint64_t hole, file.NextHole(*data));
+    hole = std::min(hole, size);
+    out.push_back({*data, hole - *data});
+    pos = hole;
+  }
+  return out;
+}
+
+Status CloneDisk(const std::string& src, const std::string& dst) {
+  ASSIGN_OR_RETURN(File in, File::OpenRead(src));
+  ASSIGN_OR_RETURN(uint64_t size, in.Size());
+  size_t slash = dst.rfind('/');
+  if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(dst.substr(0, slash)));
+  ASSIGN_OR_RETURN(File out, File::Open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644));
+  if (ioctl(out.fd(), FICLONE, in.fd()) == 0) return OkStatus();  // reflink: done
+  ASSIGN_OR_RETURN(std::vector<formats::ByteRange> ranges, DataRanges(in));
+  Bytes buf(1 << 20);
+  for (const auto& r : ranges) {
+    for (uint64_t off = r.offset; off < r.offset + r.length;) {
+      size_t n = size_t(std::min<uint64_t>(buf.size(), r.offset + r.length - off));
+      MutableByteSpan chunk(buf.data(), n);
+      RETURN_IF_ERROR(in.PReadFull(off, chunk));
+      // Zero runs inside data ranges stay holes (--sparse=always).
+      bool zero = true;
+      for (size_t i = 0; i < n && zero; ++i) zero = buf[i] == 0;
+      if (!zero) RETURN_IF_ERROR(out.PWrite(off, ByteSpan(buf.data(), n)));
+      off += n;
+    }
+  }
+  return out.Truncate(size);
+}
+
+Status FillDemoDisk(const std::string& path, uint64_t size, uint64_t seed) {
+  RETURN_IF_ERROR(CreateDisk(path, size));
+  ASSIGN_OR_RETURN(File f, File::Open(path, O_RDWR));
+  std::mt19937_64 rng(seed);
+  auto text = [&](uint64_t off, uint64_t len) -> Status {
+    std::string s;
+    while (s.size() < len)
+      s += "casulo-sim demo disk " + std::to_string(seed) + " offset " +
+           std::to_string(off + s.size()) + ": the quick brown fox jumps over the lazy dog\n";
+    s.resize(size_t(len));
+    return f.PWrite(off, AsBytes(s));
+  };
+  auto random = [&](uint64_t off, uint64_t len) -> Status {
+    Bytes b(static_cast<size_t>(len));
+    for (size_t i = 0; i + 8 <= b.size(); i += 8) {
+      uint64_t v = rng();
+      std::memcpy(b.data() + i, &v, 8);
+    }
+    return f.PWrite(off, b);
+  };
+  constexpr uint64_t kMiB = 1 << 20;
+  // A boot sector with a signature, then data spread over the disk.
+  RETURN_IF_ERROR(text(0, 446));
+  uint8_t sig[2] = {0x55, 0xAA};
+  RETURN_IF_ERROR(f.PWrite(510, ByteSpan(sig, 2)));
+  struct Piece {
+    uint64_t off, len;
+    bool random;
+  };
+  const Piece pieces[] = {{kMiB, kMiB, false},          {size / 4, 2 * kMiB, true},
+                          {size / 2, kMiB / 2, false},  {size / 2 + 3 * kMiB, 192 * 1024, true},
+                          {size - 2 * kMiB, 64 * 1024, true}};
+  for (const auto& p : pieces) {
+    if (p.off + p.len > size) continue;
+    RETURN_IF_ERROR(p.random ? random(p.off, p.len) : text(p.off, p.len));
+  }
+  return OkStatus();
+}
+
+Status CreateDemoDisks(const Store& store, const std::string& state_dir) {
+  if (state_dir.empty()) return OkStatus();
+  // VDIs attached to a guest that is not a template get content.
+  std::map<std::string, bool, std::less<>> filled;
+  for (const auto& [ref, obj] : store.Objects("VBD")) {
+    const XmlRpcValue* vm = store.Find("VM", obj.record.Find("VM")->str());
+    const XmlRpcValue* vdi = obj.record.Find("VDI");
+    if (vm != nullptr && vdi != nullptr && vdi->is_string())
+      filled[vdi->str()] = !vm->Find("is_a_template")->b();
+  }
+  uint64_t seed = 1;
+  for (const auto& [ref, obj] : store.Objects("VDI")) {
+    std::string path = DiskPath(state_dir, UuidOf(obj.record));
+    ASSIGN_OR_RETURN(bool exists, PathExists(path));
+    if (exists) continue;
+    uint64_t size = uint64_t(obj.record.Find("virtual_size")->i());
+    auto it = filled.find(ref);
+    if (it != filled.end() && it->second)
+      RETURN_IF_ERROR(FillDemoDisk(path, size, seed++));
+    else
+      RETURN_IF_ERROR(CreateDisk(path, size));
+  }
+  return OkStatus();
+}
+
+}  // namespace casulo::sim
