@@ -18,7 +18,7 @@ async function readAll(stream) {
   return Buffer.concat(parts)
 }
 
-const xapi = createClient({ url, auth: { user, password }, allowUnauthorized: false, watchEvents: false })
+const xapi = createClient({ url, auth: { user, password }, allowUnauthorized: false, watchEvents: ['task', 'VM'] })
 try {
   await xapi.connect()
   log('connect', { status: xapi.status })
