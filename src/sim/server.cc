@@ -6,9 +6,12 @@
 #include <openssl/x509.h>
 
 #include <atomic>
+#include <limits>
+#include <optional>
 #include <memory>
 
 #include "core/file.h"
+#include "sim/http.h"
 
 namespace casulo::sim {
 
@@ -35,17 +38,40 @@ Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on
     impl_->http = std::make_unique<httplib::Server>();
   httplib::Server& svr = *impl_->http;
   if (!svr.is_valid()) return Error(Code::kInvalidArgument, "TLS: cannot load {} / {}", opts.cert_file, opts.key_file);
-  svr.set_payload_max_length(kMaxRpcBody);
+  // httplib's body limit is server-wide and also stops content readers, so
+  // it is lifted and the RPC routes enforce kMaxRpcBody themselves (413 as
+  // httplib would answer); the data-plane PUTs stream unbounded bodies.
+  svr.set_payload_max_length(std::numeric_limits<size_t>::max());
   svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
   auto reply = [](httplib::Response& res, HttpReply r) {
     res.status = r.status;
     res.set_content(std::move(r.body), r.content_type.c_str());
   };
-  svr.Post("/jsonrpc", [&](const httplib::Request& req, httplib::Response& res) {
-    reply(res, sim_.HandleJsonRpc(req.body));
+  // The RPC body, or nullopt (413 set) when it exceeds kMaxRpcBody.
+  auto read_rpc = [](const httplib::Request&, httplib::Response& res,
+                     const httplib::ContentReader& reader) -> std::optional<std::string> {
+    std::string body;
+    bool ok = reader([&](const char* data, size_t len) {
+      if (body.size() + len > kMaxRpcBody) return false;
+      body.append(data, len);
+      return true;
+    });
+    if (!ok) {
+      res.status = 413;
+      return std::nullopt;
+    }
+    return body;
+  };
+  svr.Post("/jsonrpc", [&, read_rpc](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
+    if (auto body = read_rpc(req, res, reader)) reply(res, sim_.HandleJsonRpc(*body));
   });
-  svr.Post(".*", [&](const httplib::Request& req, httplib::Response& res) {
-    reply(res, sim_.HandleXmlRpc(req.body));
+  AddExportRoutes(svr, sim_);
+  AddImportRoutes(svr, sim_);
+  AddRawVdiRoutes(svr, sim_);
+  svr.Post(".*", [&, read_rpc](const httplib::Request& req, httplib::Response& res,
+                               const httplib::ContentReader& reader) {
+    if (auto body = read_rpc(req, res, reader)) reply(res, sim_.HandleXmlRpc(*body));
   });
   svr.Options(".*", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Access-Control-Allow-Methods", "POST, GET, PUT, OPTIONS");

@@ -1,0 +1,85 @@
+// Pieces shared by casulo-sim's HTTP data-plane handlers (xapi-protocol.md
+// §3.1): authentication by session_id, the task each transfer runs in, and
+// adapters between cpp-httplib's push-style bodies and core's Sink/Source.
+#pragma once
+
+#include <httplib.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "core/stream.h"
+#include "sim/sim.h"
+
+namespace casulo::sim {
+
+// The transfer's task: the caller's task_id when it names a task, else one
+// of our own (named after the handler, as XAPI's are).
+struct HttpTask {
+  std::string ref;
+};
+
+// Checks session_id (cookie first, then query). On failure answers 401 with
+// WWW-Authenticate, fails the caller's task_id if any with
+// SESSION_AUTHENTICATION_FAILED, and returns false.
+bool Authenticate(Sim& sim, const httplib::Request& req, httplib::Response& res);
+
+// Picks or creates the task and sets the response headers every handler
+// sends (task-id, Cache-Control, Connection: close).
+HttpTask BeginTask(Sim& sim, const httplib::Request& req, httplib::Response& res,
+                   std::string_view label);
+// Records the outcome: success with `result` printed as bare XML-RPC text,
+// or failure with the error's ErrorDescription.
+void FinishTask(Sim& sim, const HttpTask& task, const Result<XmlRpcValue>& result);
+
+// A query parameter, else a cookie of that name, else "".
+std::string Param(const httplib::Request& req, const std::string& name);
+
+// Buffers writes into 1 MiB pieces and hands them to the client; Write fails
+// (kIoError) once the client has gone.
+class DataSinkAdapter final : public Sink {
+ public:
+  explicit DataSinkAdapter(httplib::DataSink& sink) : sink_(sink) { buf_.reserve(kBuffer); }
+  Status Write(ByteSpan data) override;
+  Status Finish() override;
+  uint64_t position() const override { return pos_; }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  Status Flush();
+  httplib::DataSink& sink_;
+  Bytes buf_;
+  uint64_t pos_ = 0;
+};
+
+// A bounded pipe from httplib's ContentReader callback (the producer,
+// the request thread) to a Source read by a worker thread.
+class PipeSource final : public Source {
+ public:
+  // Blocks while more than the bound is queued; false once the reader has
+  // given up (Abandon), so the producer stops reading the socket.
+  bool Push(const char* data, size_t len);
+  void Close();    // end of the body
+  void Abandon();  // the reader is done (finished or failed)
+  Result<size_t> Read(MutableByteSpan out) override;
+  uint64_t position() const override { return pos_; }
+
+ private:
+  static constexpr size_t kBound = 8 << 20;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Bytes> q_;
+  size_t head_ = 0;  // consumed bytes of q_.front()
+  size_t queued_ = 0;
+  bool closed_ = false, abandoned_ = false;
+  uint64_t pos_ = 0;
+};
+
+// Routes of the data-plane handlers (export.cc, import.cc, raw_vdi.cc).
+void AddExportRoutes(httplib::Server& svr, Sim& sim);
+void AddImportRoutes(httplib::Server& svr, Sim& sim);
+void AddRawVdiRoutes(httplib::Server& svr, Sim& sim);
+
+}  // namespace casulo::sim
