@@ -1,7 +1,9 @@
 // The HTTP data-plane handlers of the real binary, driven with curl on
 // loopback: export of a snapshot checked with our own XvaReader, import of it
-// back with identical disk bytes, 401 without a session, chunked PUT refused.
+// back with identical disk bytes, 401 without a session, chunked PUT refused;
+// /export_raw_vdi as raw, VHD and delta VHD, and /import_raw_vdi of a delta.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 
 #include "core/file.h"
 #include "formats/xmlrpc.h"
+#include "formats/vhd_reader.h"
 #include "formats/xva_reader.h"
 #include "sim/disks.h"
 
@@ -176,6 +179,111 @@ TEST_F(Handlers, NoSessionIs401AndChunkedImportIsRefused) {
   EXPECT_NE(headers.find("403"), std::string::npos) << headers;
   EXPECT_NE(headers.find("task-id: " + task), std::string::npos);
   EXPECT_EQ(S("task.get_error_info", {task}).array()[0].str(), "IMPORT_ERROR_CANNOT_HANDLE_CHUNKED");
+}
+
+// The task-id header of a curl -D dump.
+std::string TaskOf(const std::string& headers) {
+  size_t at = headers.find("task-id: ");
+  if (at == std::string::npos) return "";
+  return headers.substr(at + 9, headers.find('\r', at) - at - 9);
+}
+
+
+class RawVdi : public Handlers {
+ protected:
+  std::string FirstDisk(const std::string& vm) {
+    for (XmlRpcValue vbds = S("VM.get_VBDs", {vm}); const auto& vbd : vbds.array()) {
+      XmlRpcValue b = S("VBD.get_record", {vbd});
+      if (b.Find("type")->str() == "Disk") return b.Find("VDI")->str();
+    }
+    return "";
+  }
+  // GETs /export_raw_vdi into `out`; the task's status.
+  std::string Export(const std::string& query, const std::string& out) {
+    std::string headers = Shell("curl -sS -D - -o " + out + " " +
+                                Url("/export_raw_vdi/?session_id=" + session_ + "&" + query));
+    EXPECT_NE(headers.find("200 OK"), std::string::npos) << headers;
+    return S("task.get_status", {TaskOf(headers)}).str();
+  }
+};
+
+TEST_F(RawVdi, ExportRawAndVhdMatchTheDisk) {
+  std::string vm = S("VM.get_by_name_label", {"debian-web"}).array()[0].str();
+  std::string vdi = FirstDisk(vm);
+  std::string uuid = S("VDI.get_uuid", {vdi}).str();
+  std::string raw = dir_ + "/out.raw", vhd = dir_ + "/out.vhd";
+  ASSERT_EQ(Export("vdi=" + uuid + "&format=raw", raw), "success");
+  EXPECT_EQ(std::system(("cmp -s " + raw + " " + DiskPath(dir_, uuid)).c_str()), 0);
+  ASSERT_EQ(Export("vdi=" + vdi + "&format=vhd", vhd), "success");
+  auto f = File::OpenRead(vhd);
+  ASSERT_TRUE(f.ok());
+  FileRandomSource src(&*f, *f->Size());
+  auto img = formats::OpenVhdImage(src);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ((*img)->type(), formats::VhdDiskType::kDynamic);
+  EXPECT_FALSE((*img)->AllocatedBlocks().empty());
+  EXPECT_EQ(std::system(("qemu-img compare -q --image-opts driver=raw,file.filename=" +
+                         DiskPath(dir_, uuid) +
+                         " driver=vpc,force_size_calc=current_size,file.filename=" + vhd)
+                            .c_str()),
+            0);
+  // Unknown format: 200, then the task fails.
+  EXPECT_EQ(Export("vdi=" + vdi + "&format=qcow3", raw), "failure");
+}
+
+TEST_F(RawVdi, DeltaVhdAgainstASnapshotAppliesOntoACopy) {
+  std::string vm = S("VM.get_by_name_label", {"debian-web"}).array()[0].str();
+  std::string snap = S("VM.snapshot", {vm, "base"}).str();
+  std::string vdi = FirstDisk(vm), base = FirstDisk(snap);
+  std::string uuid = S("VDI.get_uuid", {vdi}).str();
+  std::string base_uuid = S("VDI.get_uuid", {base}).str();
+  // Change one sector of block 3 behind the simulator's back.
+  {
+    auto f = File::Open(DiskPath(dir_, uuid), O_WRONLY);
+    ASSERT_TRUE(f.ok());
+    Bytes junk(512, 0xAB);
+    ASSERT_TRUE(f->PWrite(3 * (2u << 20) + 4096, junk).ok());
+  }
+  std::string delta = dir_ + "/delta.vhd";
+  ASSERT_EQ(Export("vdi=" + vdi + "&format=vhd&base=" + base_uuid, delta), "success");
+  {
+    auto f = File::OpenRead(delta);
+    ASSERT_TRUE(f.ok());
+    FileRandomSource src(&*f, *f->Size());
+    auto img = formats::OpenVhdImage(src);
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    EXPECT_EQ((*img)->type(), formats::VhdDiskType::kDifferencing);
+    EXPECT_EQ((*img)->AllocatedBlocks(), std::vector<uint32_t>{3});
+    EXPECT_EQ((*img)->info().parent_id, base_uuid);
+  }
+  // Apply it onto a fresh copy of the base: the copy becomes the VM's disk.
+  std::string copy = S("VDI.snapshot", {base, XmlRpcValue(formats::XmlRpcStruct{})}).str();
+  std::string copy_uuid = S("VDI.get_uuid", {copy}).str();
+  EXPECT_FALSE(SameDisk(dir_, uuid, copy_uuid));
+  std::string headers = Shell("curl -sS -D - -o /dev/null -T " + delta + " " +
+                              Url("/import_raw_vdi/?session_id=" + session_ + "&vdi=" + copy +
+                                  "&format=vhd"));
+  EXPECT_NE(headers.find("200 OK"), std::string::npos) << headers;
+  std::string task = TaskOf(headers);
+  ASSERT_EQ(S("task.get_status", {task}).str(), "success");
+  EXPECT_NE(S("task.get_result", {task}).str().find(copy), std::string::npos);
+  EXPECT_TRUE(SameDisk(dir_, uuid, copy_uuid));
+}
+
+TEST_F(RawVdi, ImportNeedsContentLengthAndRefusesChunked) {
+  std::string vm = S("VM.get_by_name_label", {"debian-web"}).array()[0].str();
+  std::string vdi = FirstDisk(vm);
+  std::string headers = Shell("curl -sS -o /dev/null -D - -X PUT " +
+                              Url("/import_raw_vdi?session_id=" + session_ + "&vdi=" + vdi));
+  EXPECT_NE(headers.find("HTTP/1.1 400"), std::string::npos) << headers;
+  EXPECT_EQ(S("task.get_status", {TaskOf(headers)}).str(), "failure");
+  headers = Shell("echo data | curl -sS -o /dev/null -D - -H 'Transfer-Encoding: chunked' -T - " +
+                  Url("/import_raw_vdi?session_id=" + session_ + "&vdi=" + vdi));
+  EXPECT_NE(headers.find("HTTP/1.1 404"), std::string::npos) << headers;
+  XmlRpcValue info = S("task.get_error_info", {TaskOf(headers)});
+  ASSERT_EQ(info.array().size(), 2u);
+  EXPECT_EQ(info.array()[0].str(), "INTERNAL_ERROR");
+  EXPECT_EQ(info.array()[1].str(), "Cannot handle encoding: chunked");
 }
 
 }  // namespace
