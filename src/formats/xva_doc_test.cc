@@ -4,14 +4,14 @@
 #include "formats/checksum.h"
 #include "formats/tar.h"
 #include "formats/xva_writer.h"
-#include "xva_doc_test_util.h"
+#include "core/testing/doc_example.h"
 
 namespace casulo::formats {
 namespace {
 
 TEST(XvaDocTest, ChunkHeaderExampleIsWhatWeWrite) {
-  const std::string doc = xva_testing::ReadFormatDoc("xva.md");
-  auto header = xva_testing::HexExample(doc, "chunk-header");
+  const std::string doc = casulo::testing::ReadFormatDoc("xva.md");
+  auto header = casulo::testing::HexExample(doc, "chunk-header");
   ASSERT_TRUE(header.ok()) << header.status().ToString();
   ASSERT_EQ(header->size(), kTarBlock);
   auto ours = EncodeV7Header("Ref:4/00000000", 1 << 20);
@@ -33,8 +33,8 @@ TEST(XvaDocTest, ChunkHeaderExampleIsWhatWeWrite) {
 }
 
 TEST(XvaDocTest, XxhashContentExampleIsWhatWeWrite) {
-  const std::string doc = xva_testing::ReadFormatDoc("xva.md");
-  auto text = xva_testing::HexExample(doc, "xxhash-content");
+  const std::string doc = casulo::testing::ReadFormatDoc("xva.md");
+  auto text = casulo::testing::HexExample(doc, "xxhash-content");
   ASSERT_TRUE(text.ok()) << text.status().ToString();
   const Bytes zeros(1 << 20, 0);
   EXPECT_EQ(std::string(AsChars(*text)), Xxh64Hex(zeros));
@@ -49,7 +49,7 @@ TEST(XvaDocTest, XxhashContentExampleIsWhatWeWrite) {
   ASSERT_TRUE(d.ok() && (*d)->Finish().ok());
   ASSERT_TRUE(w.Finish().ok());
   const size_t chunk_header_at = 2 * kTarBlock;  // after ova.xml's header and data
-  auto want_header = xva_testing::HexExample(doc, "chunk-header");
+  auto want_header = casulo::testing::HexExample(doc, "chunk-header");
   ASSERT_TRUE(want_header.ok());
   EXPECT_TRUE(Bytes(xva.begin() + chunk_header_at, xva.begin() + chunk_header_at + kTarBlock) ==
               *want_header);

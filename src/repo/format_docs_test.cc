@@ -12,7 +12,7 @@
 #include "core/blake3.h"
 #include "core/file.h"
 #include "envelope_internal.h"
-#include "doc_example_test_util.h"
+#include "core/testing/doc_example.h"
 #include "keyfile_internal.h"
 #include "repo/envelope.h"
 #include "repo/keyfile.h"
@@ -22,7 +22,7 @@ namespace {
 
 const auto& ReadDoc = testing::ReadFormatDoc;
 
-// A hex-dump example (doc_example_test_util.h).
+// A hex-dump example (core/testing/doc_example.h).
 Result<Bytes> ExtractExample(const std::string& doc, std::string_view name) {
   return testing::HexExample(doc, name);
 }

@@ -19,7 +19,7 @@
 #include "repo/pack.h"
 #include "repo/snapshot.h"
 #include "repo/tree.h"
-#include "doc_example_test_util.h"
+#include "core/testing/doc_example.h"
 
 namespace casulo::repo {
 namespace {

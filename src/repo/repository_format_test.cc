@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "core/file.h"
-#include "doc_example_test_util.h"
+#include "core/testing/doc_example.h"
 #include "repo/lock.h"
 #include "repo/repository.h"
 

@@ -12,7 +12,7 @@
 
 #include "core/file.h"
 
-namespace casulo::repo::testing {
+namespace casulo::testing {
 
 inline std::string ReadFormatDoc(const std::string& name) {
   Result<Bytes> b = ReadFile(std::string(CASULO_SOURCE_DIR) + "/docs/format/" + name);
@@ -64,4 +64,4 @@ inline Result<Bytes> HexExample(const std::string& doc, std::string_view name) {
   return ParseHexdump(block);
 }
 
-}  // namespace casulo::repo::testing
+}  // namespace casulo::testing
