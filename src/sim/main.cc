@@ -1,4 +1,6 @@
-// casulo-sim --state DIR --listen HOST:PORT [--tls] [--demo] [--product P]
+// casulo-sim --state DIR --listen HOST:PORT [--tls] [--demo] [--product P] [--fault SPEC]...
+// casulo-sim write ...   (guest activity; sim/commands.h)
+// casulo-sim fault ...   (arm a fault on a running simulator)
 //
 // Prints "casulo-sim listening on HOST:PORT" once it accepts connections
 // (PORT 0 picks a free port), and exits 0 on SIGTERM/SIGINT after the last
@@ -8,9 +10,12 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sim/demo.h"
+#include "sim/commands.h"
 #include "sim/disks.h"
+#include "sim/nbd_service.h"
 #include "sim/server.h"
 #include "sim/sim.h"
 
@@ -19,7 +24,9 @@ namespace {
 int Usage() {
   std::fprintf(stderr,
                "usage: casulo-sim --state DIR --listen HOST:PORT [--tls] [--demo] "
-               "[--product xenserver-6.5|xenserver-7.1|citrix-8.2|xcp-ng-8.3]\n");
+               "[--product xenserver-6.5|xenserver-7.1|citrix-8.2|xcp-ng-8.3] [--fault SPEC]...\n"
+               "       casulo-sim write ...\n"
+               "       casulo-sim fault ...\n");
   return 2;
 }
 
@@ -32,6 +39,9 @@ int Fail(const casulo::Status& s) {
 
 int main(int argc, char** argv) {
   using namespace casulo::sim;
+  if (argc > 1 && std::string(argv[1]) == "write") return RunWriteCommand(argc - 2, argv + 2);
+  if (argc > 1 && std::string(argv[1]) == "fault") return RunFaultCommand(argc - 2, argv + 2);
+  std::vector<std::string> faults;
   std::string state, listen = "127.0.0.1:0", product = "citrix-8.2";
   bool tls = false, demo = false;
   for (int i = 1; i < argc; ++i) {
@@ -43,6 +53,7 @@ int main(int argc, char** argv) {
     else if (a == "--state" && (v = next())) state = v;
     else if (a == "--listen" && (v = next())) listen = v;
     else if (a == "--product" && (v = next())) product = v;
+    else if (a == "--fault" && (v = next())) faults.emplace_back(v);
     else return Usage();
   }
   size_t colon = listen.rfind(':');
@@ -55,6 +66,8 @@ int main(int argc, char** argv) {
   auto sim = Sim::Open(state);
   if (!sim.ok()) return Fail(sim.status());
   Sim& s = **sim;
+  for (const auto& f : faults)
+    if (auto st = s.faults().Add(f); !st.ok()) return Fail(st);
   if (demo && s.store().Objects("pool").empty()) {
     BuildDemoPool(s.store(), product);
     if (!s.Authenticate("root", "casulo")) s.SetUser("root", "casulo");
@@ -86,7 +99,17 @@ int main(int argc, char** argv) {
     sigwait(&set, &sig);
     server.Stop();
   });
+  std::unique_ptr<NbdService> nbd;
   casulo::Status st = server.Run(opts, [&](int port) {
+    NbdOptions nbd_opts;
+    nbd_opts.host = opts.host;
+    nbd_opts.rpc_url = (tls ? "https://" : "http://") + opts.host + ":" + std::to_string(port) + "/";
+    auto started = NbdService::Start(s, nbd_opts);
+    if (!started.ok()) {
+      std::fprintf(stderr, "casulo-sim: NBD server: %s\n", started.status().ToString().c_str());
+    } else {
+      nbd = std::move(*started);
+    }
     std::printf("casulo-sim listening on %s:%d\n", opts.host.c_str(), port);
     std::fflush(stdout);
   });

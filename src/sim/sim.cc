@@ -81,10 +81,11 @@ Status Sim::Committed(uint64_t before) {
   return Save();
 }
 
-Result<XmlRpcValue> Sim::Call(std::string_view method, const XmlRpcArray& params) {
+Result<XmlRpcValue> Sim::Call(std::string_view method, const XmlRpcArray& params,
+                              std::string_view host) {
   std::unique_lock lock(mu_);
   uint64_t before = store_.generation();
-  Result<XmlRpcValue> r = CallLocked(method, params, lock);
+  Result<XmlRpcValue> r = CallLocked(method, params, lock, host);
   if (Status s = Committed(before); !s.ok()) return XapiError({"INTERNAL_ERROR", s.ToString()});
   return r;
 }
@@ -103,7 +104,8 @@ void Sim::WaitForChange(CallContext& ctx, uint64_t seen,
 }
 
 Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& params,
-                                    std::unique_lock<std::mutex>& lock) {
+                                    std::unique_lock<std::mutex>& lock,
+                                    std::string_view host) {
   constexpr std::string_view kAsync = "Async.";
   bool async = method.substr(0, kAsync.size()) == kAsync;
   std::string_view name = async ? method.substr(kAsync.size()) : method;
@@ -116,7 +118,7 @@ Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& 
   if (n < spec.min_args || n > spec.max_args)
     return XapiError({"MESSAGE_PARAMETER_COUNT_MISMATCH", std::string(method),
                       std::to_string(spec.min_args), std::to_string(n < 0 ? 0 : n)});
-  CallContext ctx{*this, store_, "", &lock};
+  CallContext ctx{*this, store_, "", &lock, std::string(host)};
   Args args(params);
   if (spec.session) {
     const XmlRpcValue& s = params[0];

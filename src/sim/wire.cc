@@ -24,10 +24,10 @@ HttpReply Internal500(std::string_view why) {
 
 }  // namespace
 
-HttpReply Sim::HandleXmlRpc(std::string_view body) {
+HttpReply Sim::HandleXmlRpc(std::string_view body, std::string_view host) {
   auto call = formats::ParseMethodCall(body);
   if (!call.ok()) return Internal500(call.status().ToString());
-  Result<XmlRpcValue> r = Call(call->method, call->params);
+  Result<XmlRpcValue> r = Call(call->method, call->params, host);
   XmlRpcStruct envelope;
   if (r.ok()) {
     envelope = {{"Status", XmlRpcValue("Success")}, {"Value", std::move(r).value()}};
@@ -40,7 +40,7 @@ HttpReply Sim::HandleXmlRpc(std::string_view body) {
           formats::PrintMethodResponse(XmlRpcValue(std::move(envelope)), formats::XmlRpcStyle::kBare)};
 }
 
-HttpReply Sim::HandleJsonRpc(std::string_view body) {
+HttpReply Sim::HandleJsonRpc(std::string_view body, std::string_view host) {
   Json req = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (req.is_discarded() || !req.is_object()) return Internal500("JSON-RPC: not a JSON object");
   // id must be a string or an integer and not null: notifications are refused.
@@ -56,7 +56,7 @@ HttpReply Sim::HandleJsonRpc(std::string_view body) {
     if (!p->is_array()) return Internal500("JSON-RPC: params must be an array");
     for (const auto& e : *p) params.push_back(FromJson(e, JsonFlavour::kWire));
   }
-  Result<XmlRpcValue> r = Call(method->get<std::string>(), params);
+  Result<XmlRpcValue> r = Call(method->get<std::string>(), params, host);
   Json out = Json::object();
   if (v2) out["jsonrpc"] = "2.0";
   if (r.ok()) {

@@ -81,5 +81,9 @@ class PipeSource final : public Source {
 void AddExportRoutes(httplib::Server& svr, Sim& sim);
 void AddImportRoutes(httplib::Server& svr, Sim& sim);
 void AddRawVdiRoutes(httplib::Server& svr, Sim& sim);
+void AddMetadataRoutes(httplib::Server& svr, Sim& sim);    // export_metadata.cc
+void AddXmlDbRoutes(httplib::Server& svr, Sim& sim);       // xmldb.cc: /pool/xmldbdump
+void AddHostBackupRoutes(httplib::Server& svr, Sim& sim);  // host_backup.cc
+void AddControlRoutes(httplib::Server& svr, Sim& sim);     // control.cc: fault injection
 
 }  // namespace casulo::sim

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "sim/faults.h"
 #include "sim/store.h"
 
 namespace casulo::sim {
@@ -44,6 +45,8 @@ struct CallContext {
   std::string session;  // the caller's session ref ("" for session-less methods)
   // The held store lock; event.from releases it while it waits.
   std::unique_lock<std::mutex>* lock = nullptr;
+  // The host whose address received the call ("" = this_host, the master).
+  std::string host;
 };
 
 // A resolved method: how many params it takes after the session (min..max,
@@ -66,9 +69,11 @@ class Sim {
 
   // Thread-safe: every call runs under one mutex; a call that changed the
   // store saves db.json before it returns.
-  Result<XmlRpcValue> Call(std::string_view method, const XmlRpcArray& params);
-  HttpReply HandleXmlRpc(std::string_view body);
-  HttpReply HandleJsonRpc(std::string_view body);
+  // `host`: the host ref whose address received the request ("" = master).
+  Result<XmlRpcValue> Call(std::string_view method, const XmlRpcArray& params,
+                           std::string_view host = {});
+  HttpReply HandleXmlRpc(std::string_view body, std::string_view host = {});
+  HttpReply HandleJsonRpc(std::string_view body, std::string_view host = {});
 
   // Runs fn on the store under the lock (HTTP handlers); saves and wakes
   // event.from waiters when the store changed.
@@ -84,11 +89,12 @@ class Sim {
   Status SaveUsers();
   Status Save();  // DIR/db.json, atomically; no-op without a state dir
   const std::string& state_dir() const { return dir_; }
+  Faults& faults() { return faults_; }
   bool Authenticate(std::string_view user, std::string_view password) const;
 
  private:
   Result<XmlRpcValue> CallLocked(std::string_view method, const XmlRpcArray& params,
-                                 std::unique_lock<std::mutex>& lock);
+                                 std::unique_lock<std::mutex>& lock, std::string_view host);
 
   // Saves when the generation moved past `before` and wakes waiters.
   Status Committed(uint64_t before);
@@ -98,6 +104,7 @@ class Sim {
   std::string dir_;
   Store store_;
   std::map<std::string, std::string, std::less<>> users_;
+  Faults faults_;
 };
 
 // Method tables (methods.cc, generic.cc). Resolve* return nullopt-like
@@ -110,6 +117,9 @@ struct SpecialMethod {
 std::span<const SpecialMethod> EventMethods();  // events.cc
 std::span<const SpecialMethod> VmMethods();     // vm.cc
 std::span<const SpecialMethod> VdiMethods();    // vdi.cc
+std::span<const SpecialMethod> CbtMethods();    // cbt.cc: enable/disable_cbt, list_changed_blocks, data_destroy
+std::span<const SpecialMethod> GuestMethods();  // guest.cc: the simulator's own guest-activity calls
+std::span<const SpecialMethod> NbdMethods();    // nbd_methods.cc: VDI.get_nbd_info
 MethodSpec ResolveSpecial(std::string_view method);
 
 // Shared by VM.snapshot and VDI.snapshot (vdi.cc): a snapshot VDI of `vdi`
