@@ -1,7 +1,7 @@
-#include "sim/sim.h"
+#include "sim/http.h"
 
 namespace casulo::sim {
 
-std::span<const SpecialMethod> GuestMethods() { return {}; }
+void AddGuestRoutes(httplib::Server&, Sim&) {}
 
 }  // namespace casulo::sim

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/demo.h"
+#include "core/file.h"
 #include "sim/commands.h"
 #include "sim/disks.h"
 #include "sim/nbd_service.h"
@@ -110,6 +111,9 @@ int main(int argc, char** argv) {
     } else {
       nbd = std::move(*started);
     }
+    // DIR/endpoint: how `casulo-sim write|fault --state DIR` find us.
+    if (auto w = casulo::WriteFileAtomic(state + "/endpoint", casulo::AsBytes(nbd_opts.rpc_url)); !w.ok())
+      std::fprintf(stderr, "casulo-sim: %s\n", w.ToString().c_str());
     std::printf("casulo-sim listening on %s:%d\n", opts.host.c_str(), port);
     std::fflush(stdout);
   });

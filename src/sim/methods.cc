@@ -98,12 +98,11 @@ std::span<const SpecialMethod> AllTables(size_t i) {
     case 2: return VmMethods();
     case 3: return VdiMethods();
     case 4: return CbtMethods();
-    case 5: return GuestMethods();
-    case 6: return NbdMethods();
+    case 5: return NbdMethods();
     default: return {};
   }
 }
-constexpr size_t kTables = 7;
+constexpr size_t kTables = 6;
 
 }  // namespace
 

@@ -73,6 +73,7 @@ Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on
   AddXmlDbRoutes(svr, sim_);
   AddHostBackupRoutes(svr, sim_);
   AddControlRoutes(svr, sim_);
+  AddGuestRoutes(svr, sim_);
   svr.Post(".*", [&, read_rpc](const httplib::Request& req, httplib::Response& res,
                                const httplib::ContentReader& reader) {
     if (auto body = read_rpc(req, res, reader)) reply(res, sim_.HandleXmlRpc(*body));

@@ -84,6 +84,7 @@ void AddRawVdiRoutes(httplib::Server& svr, Sim& sim);
 void AddMetadataRoutes(httplib::Server& svr, Sim& sim);    // export_metadata.cc
 void AddXmlDbRoutes(httplib::Server& svr, Sim& sim);       // xmldb.cc: /pool/xmldbdump
 void AddHostBackupRoutes(httplib::Server& svr, Sim& sim);  // host_backup.cc
-void AddControlRoutes(httplib::Server& svr, Sim& sim);     // control.cc: fault injection
+void AddControlRoutes(httplib::Server& svr, Sim& sim);     // control.cc: faults, stats
+void AddGuestRoutes(httplib::Server& svr, Sim& sim);       // guest.cc: guest writes
 
 }  // namespace casulo::sim

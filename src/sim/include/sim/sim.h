@@ -118,7 +118,6 @@ std::span<const SpecialMethod> EventMethods();  // events.cc
 std::span<const SpecialMethod> VmMethods();     // vm.cc
 std::span<const SpecialMethod> VdiMethods();    // vdi.cc
 std::span<const SpecialMethod> CbtMethods();    // cbt.cc: enable/disable_cbt, list_changed_blocks, data_destroy
-std::span<const SpecialMethod> GuestMethods();  // guest.cc: the simulator's own guest-activity calls
 std::span<const SpecialMethod> NbdMethods();    // nbd_methods.cc: VDI.get_nbd_info
 MethodSpec ResolveSpecial(std::string_view method);
 
