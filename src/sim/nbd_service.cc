@@ -240,26 +240,22 @@ Result<std::unique_ptr<NbdService>> NbdService::Start(Sim& sim, const NbdOptions
   std::string run = dir + "/nbd-run", tls_dir = dir + "/nbd-tls";
   RETURN_IF_ERROR(MakeDirs(run));
   RETURN_IF_ERROR(MakeDirs(dir + "/nbd-stats"));
-  Status failed;
+  // XAPI hands out the host's certificate whatever the purpose (§2.4).
+  std::vector<std::string> all_addrs;
+  for (const auto& [addr, tls] : tls_of) all_addrs.push_back(addr);
+  RETURN_IF_ERROR(MakeDirs(tls_dir, 0700));
+  auto pem = WriteNbdCertificate(tls_dir, dns.empty() ? "casulo-sim" : dns.front(), all_addrs, dns);
+  Status failed = pem.status();
+  if (pem.ok()) ep.cert_pem = *pem;
   for (bool want_tls : {true, false}) {
     std::vector<int> fds;
-    std::vector<std::string> addrs;
     for (const auto& [addr, tls] : tls_of)
-      if (tls == want_tls) fds.push_back(fd_of[addr]), addrs.push_back(addr);
+      if (tls == want_tls) fds.push_back(fd_of[addr]);
     if (fds.empty() || !failed.ok()) continue;
     std::vector<std::string> args = {nbdkit, "-f", "--exit-with-parent", "-P",
                                      run + (want_tls ? "/tls.pid" : "/plain.pid"),
                                      "--filter=limit"};
-    if (want_tls) {
-      RETURN_IF_ERROR(MakeDirs(tls_dir, 0700));
-      auto pem = WriteNbdCertificate(tls_dir, dns.empty() ? "casulo-sim" : dns.front(), addrs, dns);
-      if (!pem.ok()) {
-        failed = pem.status();
-        continue;
-      }
-      ep.cert_pem = *pem;
-      args.insert(args.end(), {"--tls=require", "--tls-certificates=" + tls_dir});
-    }
+    if (want_tls) args.insert(args.end(), {"--tls=require", "--tls-certificates=" + tls_dir});
     args.insert(args.end(), {plugin, "state=" + dir, "rpc=" + opts.rpc_url, "limit=16"});
     if (opts.rpc_url.rfind("https:", 0) == 0) args.push_back("rpc-ca=" + dir + "/server.pem");
     auto pid = Spawn(args, fds, args[4]);
