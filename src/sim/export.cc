@@ -157,7 +157,8 @@ Status WriteDisk(formats::XvaWriter& xva, const std::string& id, const std::stri
 
 Status Stream(const ExportPlan& plan, formats::Compression c, httplib::DataSink& out) {
   ASSIGN_OR_RETURN(formats::BuiltOva built, formats::BuildOvaXml(plan.spec));
-  DataSinkAdapter raw(out);
+  // A failed socket write: stream_vdi.ml raises CLIENT_ERROR [exception].
+  DataSinkAdapter raw(out, XapiError({"CLIENT_ERROR", "Unix.Unix_error(Unix.ECONNRESET, \"write\", \"\")"}));
   ASSIGN_OR_RETURN(std::unique_ptr<Sink> sink, formats::OpenCompressingSink(raw, c));
   formats::XvaWriter xva(*sink, {plan.checksum, uint64_t(std::time(nullptr))});
   RETURN_IF_ERROR(xva.WriteOvaXml(formats::PrintOvaXml(built.ova)));
@@ -191,12 +192,12 @@ void Export(Sim& sim, const httplib::Request& req, httplib::Response& res) {
   // No length: the body runs until the connection closes, as XAPI's does.
   res.set_content_provider(
       "application/octet-stream",
-      [&sim, shared, c, task](size_t, httplib::DataSink& sink) {
+      Metered(sim, req, [&sim, shared, c, task](size_t, httplib::DataSink& sink) {
         Status s = Stream(*shared, c, sink);
         FinishTask(sim, task, s.ok() ? Result<XmlRpcValue>(XmlRpcValue("")) : Result<XmlRpcValue>(s));
         if (s.ok()) sink.done();
         return s.ok();
-      });
+      }));
 }
 
 }  // namespace
