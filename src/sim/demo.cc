@@ -91,6 +91,13 @@ struct Builder {
   }
 };
 
+// A secret as XAPI keeps SR credentials: the PBD's device_config names the
+// secret's uuid (so /pool/xmldbdump really carries one).
+std::string DemoSecret(Store& st) {
+  std::string ref = st.Create("secret", {{"value", Str("demo-sr-password")}});
+  return st.Find("secret", ref)->Find("uuid")->str();
+}
+
 }  // namespace
 
 bool IsKnownProduct(std::string_view product) { return FindProduct(product) != nullptr; }
@@ -168,7 +175,8 @@ void BuildDemoPool(Store& st, std::string_view product_name) {
                                 "host", h, "PBDs");
       st.AddToSet("SR", sr, "PBDs", ref);
     };
-    pbd(nfs, {{"server", Str("10.0.0.200")}, {"serverpath", Str("/export/sr")}});
+    pbd(nfs, {{"server", Str("10.0.0.200")}, {"serverpath", Str("/export/sr")},
+              {"password_secret", Str(DemoSecret(st))}});
     if (i == 0) pbd(local, {{"device", Str("/dev/sda3")}});
 
     std::string dom0 = st.Create(
