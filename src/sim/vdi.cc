@@ -1,6 +1,8 @@
-// VDI operations with behaviour: snapshot, destroy (xapi-protocol.md §2.4).
+// VDI operations with behaviour: snapshot, destroy (xapi-protocol.md §2.4),
+// with the pre-checks and CBT log handling of cbt.h.
 // Data lives in sparse files (disks.h); records and files change together
 // under the store lock.
+#include "sim/cbt.h"
 #include "sim/disks.h"
 #include "sim/sim.h"
 
@@ -14,9 +16,7 @@ Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi) {
   Store& st = ctx.store;
   const XmlRpcValue* orig = st.Find("VDI", vdi);
   if (orig == nullptr) return XapiError({"HANDLE_INVALID", "VDI", vdi});
-  const std::string type = orig->Find("type")->str();
-  if (type == "cbt_metadata") return XapiError({"VDI_INCOMPATIBLE_TYPE", vdi, type});
-  if (orig->Find("sharable")->b()) return XapiError({"VDI_IS_SHARABLE", vdi});
+  RETURN_IF_ERROR(CheckVdiOperation(st, vdi, "snapshot"));
   XmlRpcStruct fields = orig->members();
   for (auto& [k, v] : fields) {
     if (k == "uuid") v = XmlRpcValue("");
@@ -33,6 +33,12 @@ Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi) {
   if (!dir.empty()) {
     Status s = CloneDisk(DiskPath(dir, UuidOf(*orig)), DiskPath(dir, uuid));
     if (!s.ok()) return XapiError({"SR_BACKEND_FAILURE_44", "", s.ToString()});
+  }
+  // The leaf's CBT log moves to the snapshot (SM _cbt_snapshot); a
+  // snapshot of a snapshot starts no chain of its own.
+  if (orig->Find("cbt_enabled")->b() && !orig->Find("is_a_snapshot")->b()) {
+    Status s = CbtOnSnapshot(dir, UuidOf(*orig), uuid, uint64_t(orig->Find("virtual_size")->i()));
+    if (!s.ok()) return XapiError({"INTERNAL_ERROR", s.ToString()});
   }
   std::string ref = st.Create("VDI", std::move(fields));
   st.AddToSet("VDI", vdi, "snapshots", ref);
@@ -53,8 +59,12 @@ Result<XmlRpcValue> Destroy(CallContext& ctx, std::string_view, Args args) {
   std::string vdi = RefArg(args[0]);
   const XmlRpcValue* rec = st.Find("VDI", vdi);
   if (rec == nullptr) return XapiError({"HANDLE_INVALID", "VDI", vdi});
+  RETURN_IF_ERROR(CheckVdiOperation(st, vdi, "destroy"));
   if (!rec->Find("VBDs")->array().empty()) return XapiError({"VDI_IN_USE", vdi, "destroy"});
   std::string uuid = UuidOf(*rec);
+  // SM's delete: the CBT log's changes go to the next VDI of the chain.
+  if (Status s = CbtOnDestroy(ctx.sim.state_dir(), uuid); !s.ok())
+    return XapiError({"INTERNAL_ERROR", s.ToString()});
   std::string sr = rec->Find("SR")->str();
   std::string parent = rec->Find("snapshot_of")->str();
   if (st.Find("SR", sr) != nullptr) st.RemoveFromSet("SR", sr, "VDIs", vdi);
