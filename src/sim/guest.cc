@@ -166,13 +166,21 @@ Result<Json> GuestWrite(Sim& sim, const Json& req) {
 }
 
 void AddGuestRoutes(httplib::Server& svr, Sim& sim) {
-  svr.Post("/casulo-sim/guest-write", [&sim](const httplib::Request& req, httplib::Response& res) {
+  // A content-reader route: httplib tries those before plain POST routes, so
+  // a plain one would lose to the catch-all XML-RPC route (server.cc).
+  svr.Post("/casulo-sim/guest-write", [&sim](const httplib::Request&, httplib::Response& res,
+                                            const httplib::ContentReader& read) {
     auto fail = [&](int status, const std::string& msg) {
       res.status = status;
       res.set_content(Json{{"error", msg}}.dump() + "\n", "application/json");
     };
-    if (req.body.size() > kMaxBody) return fail(413, "body too large");
-    Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    std::string text;
+    bool small = read([&](const char* data, size_t len) {
+      text.append(data, len);
+      return text.size() <= kMaxBody;
+    });
+    if (!small) return fail(413, "body too large");
+    Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded()) return fail(400, "the body is not JSON");
     Result<Json> r = GuestWrite(sim, body);
     if (!r.ok()) {
