@@ -19,6 +19,9 @@ TEST_F(CbtTest, EnableAndDisableAreIdempotentAndKeepALog) {
   Ok("VDI.enable_cbt", {vdi});
   Ok("VDI.enable_cbt", {vdi});
   EXPECT_TRUE(Rec("VDI", vdi).Find("cbt_enabled")->b());
+  std::string clone = Ok("VDI.clone", {vdi});  // a clone starts without CBT
+  EXPECT_FALSE(Rec("VDI", clone).Find("cbt_enabled")->b());
+  EXPECT_FALSE(Rec("VDI", clone).Find("is_a_snapshot")->b());
   EXPECT_TRUE(*PathExists(log));
   auto loaded = LoadCbtLog(dir_->path(), Uuid(vdi));
   ASSERT_TRUE(loaded.ok() && *loaded);
@@ -97,6 +100,7 @@ TEST_F(CbtTest, DataDestroyMakesCbtMetadataAndRestrictsOperations) {
   Ok("VDI.data_destroy", {snap});  // idempotent on cbt_metadata
   V incompatible{"VDI_INCOMPATIBLE_TYPE", snap, "cbt_metadata"};
   EXPECT_EQ(Err("VDI.snapshot", {snap}), incompatible);
+  EXPECT_EQ(Err("VDI.clone", {snap}), incompatible);
   EXPECT_EQ(Err("VDI.enable_cbt", {snap}), incompatible);
   EXPECT_EQ(Err("VDI.disable_cbt", {snap}), incompatible);
   EXPECT_EQ(Err("VDI.set_on_boot", {snap, "persist"}), incompatible);
