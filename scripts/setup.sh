@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   e2fsprogs
   qemu-utils xva-img libvhdi-utils xxhash
-  nbdkit libnbd-dev libnbd-bin
+  nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin
   clang libclang-rt-14-dev
   libcpp-httplib-dev curl
 )

@@ -110,11 +110,24 @@ Status DataSinkAdapter::Finish() { return Flush(); }
 
 bool PipeSource::Push(const char* data, size_t len) {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return abandoned_ || queued_ < kBound; });
-  if (abandoned_) return false;
-  q_.emplace_back(reinterpret_cast<const uint8_t*>(data), reinterpret_cast<const uint8_t*>(data) + len);
-  queued_ += len;
-  cv_.notify_all();
+  while (len > 0) {
+    cv_.wait(lock, [&] { return abandoned_ || queued_ < kBound; });
+    if (abandoned_) return false;
+    if (q_.empty() || q_.back().size() == kPiece) {
+      q_.emplace_back();
+      q_.back().reserve(kPiece);
+    }
+    Bytes& tail = q_.back();
+    size_t take = std::min(len, kPiece - tail.size());
+    tail.insert(tail.end(), reinterpret_cast<const uint8_t*>(data),
+                reinterpret_cast<const uint8_t*>(data) + take);
+    data += take;
+    len -= take;
+    queued_ += take;
+    // The reader is woken per full piece, not per socket read (httplib
+    // hands over 4 KiB at a time).
+    if (tail.size() == kPiece) cv_.notify_all();
+  }
   return true;
 }
 
@@ -132,9 +145,12 @@ void PipeSource::Abandon() {
 
 Result<size_t> PipeSource::Read(MutableByteSpan out) {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !q_.empty() || closed_; });
+  // Only full pieces are read before the end, so the producer's tail is
+  // never shared.
+  cv_.wait(lock, [&] { return closed_ || q_.size() > 1 || (!q_.empty() && q_.front().size() == kPiece); });
   size_t n = 0;
-  while (n < out.size() && !q_.empty()) {
+  bool freed = false;
+  while (n < out.size() && !q_.empty() && (closed_ || q_.front().size() == kPiece)) {
     Bytes& front = q_.front();
     size_t take = std::min(out.size() - n, front.size() - head_);
     std::memcpy(out.data() + n, front.data() + head_, take);
@@ -144,10 +160,11 @@ Result<size_t> PipeSource::Read(MutableByteSpan out) {
     if (head_ == front.size()) {
       q_.pop_front();
       head_ = 0;
+      freed = true;
     }
   }
   pos_ += n;
-  cv_.notify_all();
+  if (freed) cv_.notify_all();
   return n;
 }
 

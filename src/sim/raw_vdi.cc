@@ -231,17 +231,45 @@ Result<XmlRpcValue> ImportRaw(const VdiData& vdi, uint64_t length,
   if (!vdi.path.empty()) {
     ASSIGN_OR_RETURN(f, File::Open(vdi.path, O_WRONLY));
   }
-  uint64_t pos = 0;
+  // httplib hands the body over 4 KiB at a time: it is gathered into 1 MiB
+  // pieces, and an all-zero piece becomes a hole (the VDI files are sparse,
+  // as thin-provisioned SRs are) instead of allocated zeros.
+  constexpr size_t kPiece = 1 << 20;
+  Bytes piece;
+  piece.reserve(kPiece);
+  uint64_t pos = 0, piece_at = 0;
   Status st = OkStatus();
+  auto flush = [&]() -> Status {
+    if (piece.empty() || !f.valid()) return OkStatus();
+    if (IsAllZero(piece)) {
+      if (fallocate(f.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(piece_at),
+                    off_t(piece.size())) == 0)
+        return OkStatus();
+    }
+    return f.PWrite(piece_at, piece);
+  };
   bool complete = reader([&](const char* data, size_t len) {
     if (pos + len > vdi.size) {
       st = XapiError({"INTERNAL_ERROR", "the body is larger than the VDI's virtual size"});
       return false;
     }
-    if (f.valid()) st = f.PWrite(pos, {reinterpret_cast<const uint8_t*>(data), len});
-    pos += len;
-    return st.ok();
+    const auto* p = reinterpret_cast<const uint8_t*>(data);
+    while (len > 0) {
+      size_t take = std::min(len, kPiece - piece.size());
+      piece.insert(piece.end(), p, p + take);
+      p += take;
+      len -= take;
+      pos += take;
+      if (piece.size() == kPiece) {
+        st = flush();
+        piece.clear();
+        piece_at = pos;
+        if (!st.ok()) return false;
+      }
+    }
+    return true;
   });
+  if (st.ok()) st = flush();
   RETURN_IF_ERROR(st);
   if (!complete || pos < length) return XapiError({"VDI_IO_ERROR", "Device I/O errors"});
   return XmlRpcValue(vdi.ref);

@@ -43,6 +43,12 @@ Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on
   // httplib would answer); the data-plane PUTs stream unbounded bodies.
   svr.set_payload_max_length(std::numeric_limits<size_t>::max());
   svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
+  // One request per connection. httplib keeps a connection open after a
+  // response for the next request (5 s) even when the handler said
+  // "Connection: close", and a streamed body without Content-Length ends
+  // only when the connection closes: every export would stall 5 s. XAPI
+  // closes after each data-handler request too.
+  svr.set_keep_alive_max_count(1);
   auto reply = [](httplib::Response& res, HttpReply r) {
     res.status = r.status;
     res.set_content(std::move(r.body), r.content_type.c_str());

@@ -1,5 +1,7 @@
 #include "xapi/task.h"
 
+#include "xapi/events.h"
+
 #include <algorithm>
 #include <thread>
 
@@ -39,7 +41,10 @@ Result<XmlRpcValue> WaitForTask(Session& session, const std::string& task_ref,
     if (options.destroy) (void)session.Call("task.destroy", {XmlRpcValue(task_ref)});
   };
   auto interval = options.poll_interval;
+  std::chrono::milliseconds waited{0};
   bool cancel_sent = false;
+  bool use_events = options.use_events;
+  EventWatcher watcher(session, {"task/" + task_ref});
   while (true) {
     auto rec = session.Call("task.get_record", {XmlRpcValue(task_ref)});
     if (!rec.ok()) {
@@ -79,7 +84,15 @@ Result<XmlRpcValue> WaitForTask(Session& session, const std::string& task_ref,
         return Status(Code::kCancelled, "cancelled while waiting for task " + task_ref);
       }
     }
-    options.sleep(interval);
+    if (options.give_up_after.count() > 0 && waited >= options.give_up_after) {
+      return Error(Code::kIoError, "task {} still {} after {} ms", task_ref, status, waited.count());
+    }
+    if (use_events) {
+      auto changes = watcher.Next(interval);
+      if (!changes.ok()) use_events = false;
+    }
+    if (!use_events) options.sleep(interval);
+    waited += interval;
     interval = std::min(options.max_poll_interval, interval + interval / 2);
   }
 }

@@ -68,6 +68,7 @@ class PipeSource final : public Source {
 
  private:
   static constexpr size_t kBound = 8 << 20;
+  static constexpr size_t kPiece = 1 << 20;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Bytes> q_;

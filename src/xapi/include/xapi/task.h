@@ -32,6 +32,14 @@ struct TaskWaitOptions {
   // Destroy the task once it is finished (or abandoned): XAPI keeps finished
   // tasks for 65 min and counts them against TOO_MANY_PENDING_TASKS.
   bool destroy = true;
+  // Give up on a task still pending after this much waiting (summed
+  // sleeps); 0 = wait as long as it takes. Used after a transfer failed
+  // before a handler took the task: nobody will ever finish it.
+  std::chrono::milliseconds give_up_after{0};
+  // Wait with event.from on the task (server-side, woken by any change, so
+  // progress is seen when it happens) instead of sleeping between polls;
+  // falls back to sleeping if event.from fails.
+  bool use_events = false;
 };
 
 // Waits for `task_ref` to leave `pending`/`cancelling` and returns its result
