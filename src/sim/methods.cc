@@ -40,9 +40,15 @@ Result<XmlRpcValue> Logout(CallContext& ctx, std::string_view, Args) {
   return kVoid;
 }
 
-Result<XmlRpcValue> ListMethodsCall(CallContext&, std::string_view, Args) {
+Result<XmlRpcValue> ListMethodsCall(CallContext& ctx, std::string_view, Args) {
   XmlRpcArray out;
-  for (auto& m : ListMethods()) out.emplace_back(std::move(m));
+  for (auto& m : ListMethods()) {
+    std::string_view name = m;
+    if (name.substr(0, 6) == "Async.") name.remove_prefix(6);
+    MethodSpec spec = ResolveSpecial(name);
+    if (spec.available != nullptr && !spec.available(ctx.store)) continue;
+    out.emplace_back(std::move(m));
+  }
   return XmlRpcValue(std::move(out));
 }
 

@@ -120,7 +120,8 @@ Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& 
   std::string_view name = async ? method.substr(kAsync.size()) : method;
   MethodSpec spec = ResolveSpecial(name);
   if (spec.fn == nullptr) spec = ResolveGeneric(name);
-  if (spec.fn == nullptr || (async && !spec.async))
+  if (spec.fn == nullptr || (async && !spec.async) ||
+      (spec.available != nullptr && !spec.available(store_)))
     return XapiError({"MESSAGE_METHOD_UNKNOWN", std::string(method)});
 
   int n = static_cast<int>(params.size()) - (spec.session ? 1 : 0);

@@ -2,6 +2,7 @@
 // and snapshot/template rules (xapi-protocol.md §2.2).
 #include <charconv>
 
+#include "sim/cbt.h"
 #include "sim/sim.h"
 
 namespace casulo::sim {
@@ -134,7 +135,10 @@ Result<XmlRpcValue> Destroy(CallContext& ctx, std::string_view, Args args) {
     const XmlRpcValue* vbd = st.Find("VBD", vbd_ref.str());
     if (vbd == nullptr) continue;
     std::string vdi = Str(*vbd, "VDI");
-    if (st.Find("VDI", vdi) != nullptr) st.RemoveFromSet("VDI", vdi, "VBDs", vbd_ref.str());
+    if (st.Find("VDI", vdi) != nullptr) {
+      st.RemoveFromSet("VDI", vdi, "VBDs", vbd_ref.str());
+      if (st.Find("VDI", vdi)->Find("VBDs")->array().empty()) NoteVbdsGone(vdi);
+    }
     st.Remove("VBD", vbd_ref.str());
   }
   for (const auto& vif_ref : copy.Find("VIFs")->array()) {

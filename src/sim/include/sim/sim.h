@@ -57,13 +57,16 @@ struct CallContext {
 // A resolved method: how many params it takes after the session (min..max,
 // min = those without defaults, as XAPI counts them in
 // MESSAGE_PARAMETER_COUNT_MISMATCH), whether it takes a session first, and
-// whether an Async. form exists.
+// whether an Async. form exists. `available`, when set, says whether the
+// product the store plays has the method at all (else MESSAGE_METHOD_UNKNOWN,
+// as on a release before the method's; e.g. CBT before 7.3).
 struct MethodSpec {
   int min_args = 0;
   int max_args = 0;
   bool session = true;
   bool async = false;
   Result<XmlRpcValue> (*fn)(CallContext& ctx, std::string_view method, Args args) = nullptr;
+  bool (*available)(const Store& store) = nullptr;
 };
 
 class Sim {
