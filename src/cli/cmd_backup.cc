@@ -23,6 +23,7 @@ std::string SnapshotJson(const std::string& id, const repo::Snapshot& s) {
 void AddBackupCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action) {
   auto* backup = app.add_subcommand("backup", "take a backup");
   backup->require_subcommand(1);
+  AddBackupVmCommand(*backup, g, action);
   auto* sub = backup->add_subcommand("image", "back up a raw disk image (file, device, or - for stdin)");
   struct Opts {
     std::string path;

@@ -10,17 +10,55 @@
 
 namespace casulo::cli {
 
+namespace {
+
+struct Opts {
+  std::string snapshot;
+  std::string disk;  // restore disk: key, userdevice or name
+  std::string out;
+  bool overwrite = false;
+  bool sync = false;
+  int threads = 0;
+};
+
+// The image to restore: the snapshot itself (restore image), or one disk of
+// a multi-disk recovery point (restore disk), as a snapshot-shaped view.
+Result<repo::Snapshot> SelectImage(const repo::Snapshot& snap, const std::string& id, const Opts& o) {
+  if (o.disk.empty()) {
+    if (!snap.disks.empty())
+      return Error(Code::kInvalidArgument, "{} is a {} recovery point with {} disks: use `restore disk`",
+                   id.substr(0, 12), snap.kind, snap.disks.size());
+    return snap;
+  }
+  std::vector<const repo::SnapshotDisk*> hits;
+  for (const auto& d : snap.disks) {
+    auto ud = d.labels.find("userdevice");
+    if (d.key == o.disk || d.name == o.disk || (ud != d.labels.end() && ud->second == o.disk)) hits.push_back(&d);
+  }
+  if (hits.empty()) {
+    std::string have;
+    for (const auto& d : snap.disks) {
+      auto ud = d.labels.find("userdevice");
+      have += fmt::format("\n  {} (userdevice {}, {})", d.key, ud == d.labels.end() ? "?" : ud->second, d.name);
+    }
+    return Error(Code::kNotFound, "{} has no disk '{}'; its disks:{}", id.substr(0, 12), o.disk,
+                 have.empty() ? std::string(" none") : have);
+  }
+  if (hits.size() > 1) return Error(Code::kInvalidArgument, "'{}' names {} disks: give the key", o.disk, hits.size());
+  repo::Snapshot view = snap;
+  view.disks.clear();
+  view.size = hits[0]->size;
+  view.chunk_size = hits[0]->chunk_size;
+  view.tree = hits[0]->tree;
+  return view;
+}
+
+}  // namespace
+
 void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action) {
   auto* restore = app.add_subcommand("restore", "restore from a snapshot");
   restore->require_subcommand(1);
   auto* sub = restore->add_subcommand("image", "restore a disk image to a file, device or stdout");
-  struct Opts {
-    std::string snapshot;
-    std::string out;
-    bool overwrite = false;
-    bool sync = false;
-    int threads = 0;
-  };
   auto o = std::make_shared<Opts>();
   sub->add_option("SNAPSHOT", o->snapshot, "snapshot id, unique prefix, or latest")->required();
   sub->add_option("OUT", o->out, "output file or device, or - for stdout")->required();
@@ -29,12 +67,19 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
   // --sync waits until the image is on disk.
   sub->add_flag("--sync", o->sync, "fsync the output before returning");
   sub->add_option("--threads", o->threads, "worker threads (default: one per core)");
-  sub->callback([&g, &action, o] {
+  auto* disk = restore->add_subcommand("disk", "restore one disk of a VM recovery point (raw) to a file, device or stdout");
+  disk->add_option("SNAPSHOT", o->snapshot, "recovery point id, unique prefix, or latest")->required();
+  disk->add_option("DISK", o->disk, "the disk: source VDI uuid, userdevice (0, 1...) or name")->required();
+  disk->add_option("--to", o->out, "output file or device, or - for stdout")->required();
+  disk->add_flag("--overwrite", o->overwrite, "replace an existing file");
+  disk->add_flag("--sync", o->sync, "fsync the output before returning");
+  auto run = [&g, &action, o] {
     action = [&g, o]() -> Status {
       ASSIGN_OR_RETURN(auto repo, OpenRepo(g));
       ASSIGN_OR_RETURN(auto lock, LockRepo(*repo, false, "restore"));
       ASSIGN_OR_RETURN(std::string id, repo->ResolveSnapshot(o->snapshot));
-      ASSIGN_OR_RETURN(repo::Snapshot snap, repo->LoadSnapshot(id));
+      ASSIGN_OR_RETURN(repo::Snapshot whole, repo->LoadSnapshot(id));
+      ASSIGN_OR_RETURN(repo::Snapshot snap, SelectImage(whole, id, *o));
       File out;
       bool seekable = false;
       bool to_stdout = o->out == "-";
@@ -72,7 +117,9 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
       }
       return OkStatus();
     };
-  });
+  };
+  sub->callback(run);
+  disk->callback(run);
 }
 
 }  // namespace casulo::cli

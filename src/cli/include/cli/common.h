@@ -48,6 +48,7 @@ int ExitCode(const Status& s);
 // Command registration functions, one per cmd_*.cc.
 void AddInitCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddBackupCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddBackupVmCommand(CLI::App& backup, const GlobalOptions& g, CommandAction& action);
 void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddSnapshotsCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddCheckCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);

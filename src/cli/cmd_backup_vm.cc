@@ -1,0 +1,160 @@
+// casulo backup vm POOL [VM...] [--all] [--tag T] [--exclude-tag T]
+// (issue 5; docs/design/vm-backup.md). VMs are taken one after the other;
+// one VM's failure is reported and the others go on; the exit code is that
+// of the first failure.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "cmd_pool.h"
+#include "engine/vm_backup.h"
+
+namespace casulo::cli {
+namespace {
+
+struct VmArgs {
+  std::string pool;
+  std::vector<std::string> vms;
+  bool all = false;
+  std::vector<std::string> tags, exclude_tags, snapshot_tags;
+  int nbd_connections = 2;
+  bool no_cbt = false;
+};
+
+bool HasAny(const formats::XmlRpcValue& rec, const std::vector<std::string>& tags) {
+  const formats::XmlRpcValue* t = rec.Find("tags");
+  if (t == nullptr || !t->is_array()) return false;
+  for (const auto& v : t->array())
+    if (v.is_string() && std::find(tags.begin(), tags.end(), v.str()) != tags.end()) return true;
+  return false;
+}
+
+// The uuids of the VMs to back up, in name order, from names, uuids, --all
+// and the tag filters. An unknown name is an error before anything starts.
+Result<std::vector<std::pair<std::string, std::string>>> SelectVms(xapi::Session& s, const VmArgs& a) {
+  ASSIGN_OR_RETURN(formats::XmlRpcValue all, s.Call("VM.get_all_records"));
+  std::vector<std::pair<std::string, std::string>> out;  // (name, uuid)
+  auto str = [](const formats::XmlRpcValue& r, const char* f) {
+    const formats::XmlRpcValue* v = r.Find(f);
+    return v && v->is_string() ? v->str() : std::string();
+  };
+  auto flag = [](const formats::XmlRpcValue& r, const char* f) {
+    const formats::XmlRpcValue* v = r.Find(f);
+    return v && v->type() == formats::XmlRpcValue::Type::kBool && v->b();
+  };
+  for (const auto& want : a.vms) {
+    int found = 0;
+    for (const auto& [ref, rec] : all.members()) {
+      if (flag(rec, "is_a_template") || flag(rec, "is_a_snapshot") || flag(rec, "is_control_domain")) continue;
+      if (str(rec, "uuid") == want || str(rec, "name_label") == want) {
+        out.emplace_back(str(rec, "name_label"), str(rec, "uuid"));
+        ++found;
+      }
+    }
+    if (found == 0) return Error(Code::kNotFound, "no VM named or with uuid '{}' in pool {}", want, a.pool);
+    if (found > 1) return Error(Code::kInvalidArgument, "'{}' names {} VMs: give the uuid", want, found);
+  }
+  if (a.all || (a.vms.empty() && !a.tags.empty())) {
+    for (const auto& [ref, rec] : all.members()) {
+      if (flag(rec, "is_a_template") || flag(rec, "is_a_snapshot") || flag(rec, "is_control_domain")) continue;
+      if (!a.tags.empty() && !HasAny(rec, a.tags)) continue;
+      out.emplace_back(str(rec, "name_label"), str(rec, "uuid"));
+    }
+  }
+  std::erase_if(out, [&](const auto& nu) {
+    for (const auto& [ref, rec] : all.members())
+      if (str(rec, "uuid") == nu.second) return HasAny(rec, a.exclude_tags);
+    return false;
+  });
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.empty()) return Error(Code::kInvalidArgument, "no VM selected: name VMs, or use --all or --tag");
+  return out;
+}
+
+nlohmann::json ReportJson(const engine::VmBackupReport& r) {
+  nlohmann::json j = {{"vm", r.vm_uuid},       {"name", r.vm_name},         {"snapshot", r.snapshot_id},
+                      {"parent", r.parent_id}, {"skipped", r.skipped},      {"note", r.skip_reason},
+                      {"read_bytes", r.read_bytes}, {"new_bytes", r.new_bytes}, {"phases", r.phase_seconds}};
+  for (const auto& d : r.disks)
+    j["disks"].push_back({{"key", d.key}, {"name", d.name}, {"transport", d.transport},
+                          {"fallbacks", d.fallbacks}, {"size", d.size}, {"read_bytes", d.read_bytes},
+                          {"new_bytes", d.new_bytes}, {"stored_bytes", d.stored_bytes}, {"seconds", d.seconds}});
+  return j;
+}
+
+void PrintReport(const engine::VmBackupReport& r) {
+  if (r.skipped) {
+    std::printf("%s: skipped: %s\n", r.vm_name.c_str(), r.skip_reason.c_str());
+    return;
+  }
+  double total = 0;
+  for (const auto& [k, v] : r.phase_seconds) total += v;
+  std::printf("%s: recovery point %s (%s read, %s new, %.2f s)\n", r.vm_name.c_str(),
+              r.snapshot_id.substr(0, 12).c_str(), HumanBytes(r.read_bytes).c_str(),
+              HumanBytes(r.new_bytes).c_str(), total);
+  for (const auto& d : r.disks) {
+    std::printf("  disk %-24s %-10s %9s read %9s new %6.2f s\n", d.name.c_str(), d.transport.c_str(),
+                HumanBytes(d.read_bytes).c_str(), HumanBytes(d.new_bytes).c_str(), d.seconds);
+    for (const auto& f : d.fallbacks) std::printf("    not %s\n", f.c_str());
+  }
+  std::string phases;
+  for (const char* p : {"preflight", "snapshot", "metadata", "disks", "commit", "cleanup"})
+    if (r.phase_seconds.count(p)) phases += fmt::format(" {} {:.2f}s", p, r.phase_seconds.at(p));
+  std::printf("  phases:%s\n", phases.c_str());
+  if (!r.skip_reason.empty()) std::printf("  warning: %s\n", r.skip_reason.c_str());
+}
+
+Status RunBackupVm(const GlobalOptions& g, const VmArgs& a) {
+  ASSIGN_OR_RETURN(std::string config, ConfigDir());
+  ASSIGN_OR_RETURN(PoolEntry entry, LoadPoolEntry(config, a.pool));
+  ASSIGN_OR_RETURN(std::string password, LoadPoolPassword(config, a.pool));
+  ASSIGN_OR_RETURN(auto session, ConnectPool(entry, password).With("pool " + a.pool));
+  ASSIGN_OR_RETURN(auto vms, SelectVms(*session, a));
+  ASSIGN_OR_RETURN(auto repo, OpenRepo(g));
+  ASSIGN_OR_RETURN(auto lock, LockRepo(*repo, false, "backup vm"));
+  xapi::Endpoint ep{session->url(), {entry.pin, entry.ca_file}};
+  engine::VmBackupOptions o;
+  o.pool = a.pool;
+  o.tags = a.snapshot_tags;
+  o.enable_cbt = !a.no_cbt;
+  o.nbd_connections = a.nbd_connections;
+  Status first;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, uuid] : vms) {
+    if (!g.quiet && !g.json) std::fprintf(stderr, "backing up %s (%s)\n", name.c_str(), uuid.c_str());
+    auto r = engine::BackupVm(*session, ep, *repo, uuid, o);
+    if (!r.ok()) {
+      Status st = std::move(r).status().With("VM " + name);
+      std::fprintf(stderr, "casulo: %s\n", st.ToString().c_str());
+      if (g.json) out.push_back({{"vm", uuid}, {"name", name}, {"error", st.ToString()}});
+      if (first.ok()) first = st;
+      if (st.code() == Code::kCancelled) break;
+      continue;
+    }
+    if (g.json) out.push_back(ReportJson(*r));
+    else PrintReport(*r);
+  }
+  if (g.json) std::printf("%s\n", out.dump().c_str());
+  RETURN_IF_ERROR(lock->Release());
+  return first;
+}
+
+}  // namespace
+
+void AddBackupVmCommand(CLI::App& backup, const GlobalOptions& g, CommandAction& action) {
+  auto a = std::make_shared<VmArgs>();
+  auto* sub = backup.add_subcommand("vm", "back up VMs of a pool (snapshot, metadata, disks)");
+  sub->add_option("POOL", a->pool, "a pool added with `casulo pool add`")->required();
+  sub->add_option("VM", a->vms, "VM names or uuids");
+  sub->add_flag("--all", a->all, "every VM of the pool (not templates, snapshots or dom0)");
+  sub->add_option("--tag", a->tags, "VMs carrying this XenServer tag (repeatable)");
+  sub->add_option("--exclude-tag", a->exclude_tags, "leave out VMs carrying this tag (repeatable)");
+  sub->add_option("--snapshot-tag", a->snapshot_tags, "tag the recovery points (repeatable)");
+  sub->add_option("--nbd-connections", a->nbd_connections, "NBD connections per disk (default 2)")
+      ->check(CLI::Range(1, 16));
+  sub->add_flag("--no-cbt", a->no_cbt, "do not turn CBT on for the VMs' disks");
+  sub->callback([&g, &action, a] { action = [&g, a] { return RunBackupVm(g, *a); }; });
+}
+
+}  // namespace casulo::cli
