@@ -272,19 +272,21 @@ class Checker {
         continue;
       }
       const std::string where = "snapshot " + name.substr(0, 12);
-      Status s = internal::WalkTree(
-          snap->tree, load, seen,
-          [&](const Hash256& id, const TreeNode& node) {
-            if (node.level == 0) CheckLeaf(id, node, where);
-            return OkStatus();
-          },
-          [&](const Hash256& id, Status problem) {
-            Report(CheckFinding::kError, "tree node " + id.Hex(),
-                   fmt::format("{} (first seen in {})", problem.ToString(), where));
-            return OkStatus();
-          });
-      if (s.code() == Code::kCancelled) return s;
-      if (!s.ok()) Report(CheckFinding::kError, "snapshot " + name, s.ToString());
+      for (const TreeRoot& root : snap->Trees()) {
+        Status s = internal::WalkTree(
+            root, load, seen,
+            [&](const Hash256& id, const TreeNode& node) {
+              if (node.level == 0) CheckLeaf(id, node, where);
+              return OkStatus();
+            },
+            [&](const Hash256& id, Status problem) {
+              Report(CheckFinding::kError, "tree node " + id.Hex(),
+                     fmt::format("{} (first seen in {})", problem.ToString(), where));
+              return OkStatus();
+            });
+        if (s.code() == Code::kCancelled) return s;
+        if (!s.ok()) Report(CheckFinding::kError, "snapshot " + name, s.ToString());
+      }
     }
     return OkStatus();
   }

@@ -195,6 +195,46 @@ TEST(FormatExampleTest, Snapshot) {
   EXPECT_EQ(AsChars(EncodeSnapshot(*s)), nlohmann::json::parse(*block).dump());
 }
 
+TEST(FormatExampleTest, SnapshotVersion2) {
+  const std::string doc = ReadDoc("snapshot.md");
+  Result<std::string> block = ExampleBlock(doc, "snapshot-v2");
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  Result<Snapshot> s = DecodeSnapshot(AsBytes(*block));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->version, 2u);
+  EXPECT_EQ(s->kind, "vm");
+  EXPECT_EQ(s->size, 1843u);
+  ASSERT_EQ(s->disks.size(), 2u);
+  const SnapshotDisk* d0 = s->FindDisk("0c6e0e43-86f1-4f6b-a0b4-2d0bde9a2b3e");
+  ASSERT_NE(d0, nullptr);
+  EXPECT_EQ(d0->tree.root, Plain().ChunkId(EncodeTreeNode(
+                               TreeNode{0, {Id("hello, casulo"), Hash256{}, Id("pack example")}})));
+  EXPECT_EQ(d0->labels.at("transport"), "cbt-nbd");
+  EXPECT_EQ(s->disks[1].tree.count, 163840u);
+  EXPECT_EQ(s->disks[1].tree.height, 2u);
+  EXPECT_EQ(s->disks[1].stats.reused_chunks, 163830u);
+  EXPECT_EQ(s->Trees().size(), 3u);
+  EXPECT_EQ(AsChars(EncodeSnapshot(*s)), nlohmann::json::parse(*block).dump());
+}
+
+TEST(FormatExampleTest, SnapshotVersion2Rejections) {
+  const std::string doc = ReadDoc("snapshot.md");
+  nlohmann::json j = nlohmann::json::parse(*ExampleBlock(doc, "snapshot-v2"));
+  auto decode = [](const nlohmann::json& v) { return DecodeSnapshot(AsBytes(v.dump())); };
+  nlohmann::json v1 = j;
+  v1["version"] = 1;
+  EXPECT_EQ(decode(v1).status().code(), Code::kCorruption) << "disks need version 2";
+  nlohmann::json twice = j;
+  twice["disks"][1]["key"] = twice["disks"][0]["key"];
+  EXPECT_EQ(decode(twice).status().code(), Code::kCorruption);
+  nlohmann::json shape = j;
+  shape["disks"][1]["size"] = 65536;
+  EXPECT_EQ(decode(shape).status().code(), Code::kCorruption) << "count must fit size";
+  nlohmann::json v3 = j;
+  v3["version"] = 3;
+  EXPECT_EQ(decode(v3).status().code(), Code::kUnsupported);
+}
+
 TEST(FormatExampleTest, ExtractorRejectsBrokenBlocks) {
   EXPECT_FALSE(ExampleBlock("nothing", "x").ok());
   EXPECT_FALSE(ExampleBlock("<!-- example: x -->\ntext\n```\n00\n```\n", "x").ok());

@@ -45,23 +45,26 @@ Result<std::vector<bool>> MarkLive(Repository& repo, const IndexView& view,
     Result<Snapshot> snap = repo.LoadSnapshot(name);
     if (!snap.ok()) return Damaged("snapshot " + name, std::move(snap).status());
     const std::string where = "snapshot " + name.substr(0, 12);
-    Status failure;  // set by the callbacks, already explained
-    Status s = internal::WalkTree(
-        snap->tree, load, seen,
-        [&](const Hash256& id, const TreeNode& node) -> Status {
-          failure = mark(id, "tree node", where);
-          if (node.level == 0)
-            for (size_t i = 0; i < node.ids.size() && failure.ok(); ++i)
-              if (!node.ids[i].IsZero()) failure = mark(node.ids[i], "chunk", where);
-          return failure;
-        },
-        [&](const Hash256& id, Status problem) {
-          failure = Damaged(fmt::format("tree node {} of {}", id.Hex(), where), std::move(problem));
-          return failure;
-        });
-    if (!failure.ok()) return failure;
-    if (s.code() == Code::kCancelled) return s;
-    if (!s.ok()) return Damaged(where, std::move(s));
+    for (const TreeRoot& root : snap->Trees()) {
+      Status failure;  // set by the callbacks, already explained
+      Status s = internal::WalkTree(
+          root, load, seen,
+          [&](const Hash256& id, const TreeNode& node) -> Status {
+            failure = mark(id, "tree node", where);
+            if (node.level == 0)
+              for (size_t i = 0; i < node.ids.size() && failure.ok(); ++i)
+                if (!node.ids[i].IsZero()) failure = mark(node.ids[i], "chunk", where);
+            return failure;
+          },
+          [&](const Hash256& id, Status problem) {
+            failure =
+                Damaged(fmt::format("tree node {} of {}", id.Hex(), where), std::move(problem));
+            return failure;
+          });
+      if (!failure.ok()) return failure;
+      if (s.code() == Code::kCancelled) return s;
+      if (!s.ok()) return Damaged(where, std::move(s));
+    }
   }
   return live;
 }

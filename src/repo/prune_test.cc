@@ -245,3 +245,45 @@ TEST_F(PruneTest, LargeTreeSurvivesRepack) {
 
 }  // namespace
 }  // namespace casulo::repo
+
+namespace casulo::repo {
+namespace {
+
+// A version-2 snapshot keeps the data of every disk tree alive, and check
+// walks them all.
+TEST_F(PruneTest, DiskTreesOfVersion2SnapshotsStayAlive) {
+  std::vector<Bytes> disk = Chunks(300, 5), meta = Chunks(400, 1);
+  const std::string snap_disk = MakeSnapshot("disk", disk, 1000);
+  const std::string snap_meta = MakeSnapshot("meta", meta, 1001);
+  Result<Snapshot> d = repo_->LoadSnapshot(snap_disk);
+  Result<Snapshot> m = repo_->LoadSnapshot(snap_meta);
+  ASSERT_TRUE(d.ok() && m.ok());
+  Snapshot vm = *m;
+  vm.kind = "vm";
+  vm.source = "vm-uuid";
+  vm.time = 2000;
+  vm.disks.push_back({"vdi-uuid", "xvda", d->size, d->chunk_size, d->tree, {}, {{"userdevice", "0"}}});
+  Result<std::string> vm_id = repo_->SaveSnapshot(vm);
+  ASSERT_TRUE(vm_id.ok()) << vm_id.status().ToString();
+  Forget(snap_disk);
+  Forget(snap_meta);
+  Prune();
+  EXPECT_THAT(Check(), IsEmpty());
+  Result<Snapshot> back = repo_->LoadSnapshot(*vm_id);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->version, 2u);
+  ASSERT_EQ(back->disks.size(), 1u);
+  TreeReader reader(back->disks[0].tree, [this](const Hash256& id) { return repo_->LoadBlob(id); });
+  ASSERT_EQ(reader.count(), disk.size());
+  for (uint64_t i = 0; i < disk.size(); ++i) {
+    Result<Hash256> id = reader.At(i);
+    ASSERT_TRUE(id.ok());
+    Result<Bytes> data = repo_->LoadBlob(*id);
+    ASSERT_TRUE(data.ok()) << "disk chunk " << i << ": " << data.status().ToString();
+    EXPECT_EQ(*data, disk[i]);
+  }
+  ExpectRestorable(*vm_id, meta);
+}
+
+}  // namespace
+}  // namespace casulo::repo

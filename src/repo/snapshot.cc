@@ -61,9 +61,48 @@ static json StatsToJson(const SnapshotStats& st) {
 
 std::string SnapshotStatsJson(const SnapshotStats& stats) { return StatsToJson(stats).dump(); }
 
+namespace {
+
+json TreeToJson(const TreeRoot& t) {
+  return {{"root", t.root.Hex()}, {"height", t.height}, {"count", t.count}};
+}
+
+Result<TreeRoot> TreeFromJson(const json& t) {
+  TreeRoot out;
+  ASSIGN_OR_RETURN(out.root, Hash256::FromHexString(t.at("root").get<std::string>()));
+  out.height = t.at("height").get<uint32_t>();
+  out.count = t.at("count").get<uint64_t>();
+  return out;
+}
+
+SnapshotStats StatsFromJson(const json& st) {
+  SnapshotStats s;
+  s.chunks = st.value("chunks", uint64_t(0));
+  s.zero_chunks = st.value("zero_chunks", uint64_t(0));
+  s.reused_chunks = st.value("reused_chunks", uint64_t(0));
+  s.read_bytes = st.value("read_bytes", uint64_t(0));
+  s.new_chunks = st.value("new_chunks", uint64_t(0));
+  s.new_bytes = st.value("new_bytes", uint64_t(0));
+  s.stored_bytes = st.value("stored_bytes", uint64_t(0));
+  s.seconds = st.value("seconds", 0.0);
+  return s;
+}
+
+// The shape rules every image (main or disk) obeys.
+Status CheckImage(std::string_view what, uint64_t size, uint32_t chunk_size, const TreeRoot& tree) {
+  if (tree.height == 0 || tree.height > 8)
+    return Error(Code::kCorruption, "{} tree height {}", what, tree.height);
+  if (chunk_size == 0 && size != 0) return Error(Code::kCorruption, "{} chunk_size 0", what);
+  if (chunk_size && (size + chunk_size - 1) / chunk_size != tree.count)
+    return Error(Code::kCorruption, "{} of {} bytes has {} chunks", what, size, tree.count);
+  return OkStatus();
+}
+
+}  // namespace
+
 Bytes EncodeSnapshot(const Snapshot& s) {
   json j = {
-      {"version", s.version},
+      {"version", s.disks.empty() ? s.version : std::max<uint32_t>(s.version, 2)},
       {"kind", s.kind},
       {"source", s.source},
       {"hostname", s.hostname},
@@ -72,10 +111,22 @@ Bytes EncodeSnapshot(const Snapshot& s) {
       {"parent", s.parent ? json(*s.parent) : json(nullptr)},
       {"size", s.size},
       {"chunk_size", s.chunk_size},
-      {"tree", {{"root", s.tree.root.Hex()}, {"height", s.tree.height}, {"count", s.tree.count}}},
+      {"tree", TreeToJson(s.tree)},
       {"stats", StatsToJson(s.stats)},
       {"labels", s.labels},
   };
+  if (!s.disks.empty()) {
+    json disks = json::array();
+    for (const auto& d : s.disks)
+      disks.push_back({{"key", d.key},
+                       {"name", d.name},
+                       {"size", d.size},
+                       {"chunk_size", d.chunk_size},
+                       {"tree", TreeToJson(d.tree)},
+                       {"stats", StatsToJson(d.stats)},
+                       {"labels", d.labels}});
+    j["disks"] = std::move(disks);
+  }
   std::string text = j.dump();
   return Bytes(text.begin(), text.end());
 }
@@ -87,7 +138,8 @@ Result<Snapshot> DecodeSnapshot(ByteSpan bytes) {
   Snapshot s;
   try {
     s.version = j.at("version").get<uint32_t>();
-    if (s.version != 1) return Error(Code::kUnsupported, "snapshot version {}", s.version);
+    if (s.version != 1 && s.version != 2)
+      return Error(Code::kUnsupported, "snapshot version {}", s.version);
     s.kind = j.at("kind").get<std::string>();
     s.source = j.at("source").get<std::string>();
     s.hostname = j.value("hostname", "");
@@ -98,30 +150,33 @@ Result<Snapshot> DecodeSnapshot(ByteSpan bytes) {
     if (j.contains("parent") && !j["parent"].is_null()) s.parent = j["parent"].get<std::string>();
     s.size = j.at("size").get<uint64_t>();
     s.chunk_size = j.at("chunk_size").get<uint32_t>();
-    const json& t = j.at("tree");
-    ASSIGN_OR_RETURN(s.tree.root, Hash256::FromHexString(t.at("root").get<std::string>()));
-    s.tree.height = t.at("height").get<uint32_t>();
-    s.tree.count = t.at("count").get<uint64_t>();
-    if (j.contains("stats")) {
-      const json& st = j["stats"];
-      s.stats.chunks = st.value("chunks", uint64_t(0));
-      s.stats.zero_chunks = st.value("zero_chunks", uint64_t(0));
-      s.stats.reused_chunks = st.value("reused_chunks", uint64_t(0));
-      s.stats.read_bytes = st.value("read_bytes", uint64_t(0));
-      s.stats.new_chunks = st.value("new_chunks", uint64_t(0));
-      s.stats.new_bytes = st.value("new_bytes", uint64_t(0));
-      s.stats.stored_bytes = st.value("stored_bytes", uint64_t(0));
-      s.stats.seconds = st.value("seconds", 0.0);
-    }
+    ASSIGN_OR_RETURN(s.tree, TreeFromJson(j.at("tree")));
+    if (j.contains("stats")) s.stats = StatsFromJson(j["stats"]);
     s.labels = j.value("labels", std::map<std::string, std::string>{});
+    if (j.contains("disks")) {
+      if (s.version < 2) return Error(Code::kCorruption, "snapshot version 1 with disks");
+      for (const json& dj : j.at("disks")) {
+        SnapshotDisk d;
+        d.key = dj.at("key").get<std::string>();
+        d.name = dj.value("name", "");
+        d.size = dj.at("size").get<uint64_t>();
+        d.chunk_size = dj.at("chunk_size").get<uint32_t>();
+        ASSIGN_OR_RETURN(d.tree, TreeFromJson(dj.at("tree")));
+        if (dj.contains("stats")) d.stats = StatsFromJson(dj["stats"]);
+        d.labels = dj.value("labels", std::map<std::string, std::string>{});
+        s.disks.push_back(std::move(d));
+      }
+    }
   } catch (const json::exception& e) {
     return Error(Code::kCorruption, "snapshot JSON: {}", e.what());
   }
-  if (s.tree.height == 0 || s.tree.height > 8)
-    return Error(Code::kCorruption, "snapshot tree height {}", s.tree.height);
-  if (s.chunk_size == 0 && s.size != 0) return Error(Code::kCorruption, "snapshot chunk_size 0");
-  if (s.chunk_size && (s.size + s.chunk_size - 1) / s.chunk_size != s.tree.count)
-    return Error(Code::kCorruption, "snapshot of {} bytes has {} chunks", s.size, s.tree.count);
+  RETURN_IF_ERROR(CheckImage("snapshot", s.size, s.chunk_size, s.tree));
+  for (size_t i = 0; i < s.disks.size(); ++i) {
+    const SnapshotDisk& d = s.disks[i];
+    RETURN_IF_ERROR(CheckImage(fmt::format("snapshot disk {}", d.key), d.size, d.chunk_size, d.tree));
+    for (size_t k = 0; k < i; ++k)
+      if (s.disks[k].key == d.key) return Error(Code::kCorruption, "snapshot disk {} twice", d.key);
+  }
   return s;
 }
 

@@ -91,6 +91,13 @@ struct Builder {
   }
 };
 
+// A secret as XAPI keeps SR credentials: the PBD's device_config names the
+// secret's uuid (so /pool/xmldbdump really carries one).
+std::string DemoSecret(Store& st) {
+  std::string ref = st.Create("secret", {{"value", Str("demo-sr-password")}});
+  return st.Find("secret", ref)->Find("uuid")->str();
+}
+
 }  // namespace
 
 bool IsKnownProduct(std::string_view product) { return FindProduct(product) != nullptr; }
@@ -168,7 +175,8 @@ void BuildDemoPool(Store& st, std::string_view product_name) {
                                 "host", h, "PBDs");
       st.AddToSet("SR", sr, "PBDs", ref);
     };
-    pbd(nfs, {{"server", Str("10.0.0.200")}, {"serverpath", Str("/export/sr")}});
+    pbd(nfs, {{"server", Str("10.0.0.200")}, {"serverpath", Str("/export/sr")},
+              {"password_secret", Str(DemoSecret(st))}});
     if (i == 0) pbd(local, {{"device", Str("/dev/sda3")}});
 
     std::string dom0 = st.Create(
@@ -194,7 +202,8 @@ void BuildDemoPool(Store& st, std::string_view product_name) {
   const Guest guests[] = {
       {"debian-web", "Running", 0, false, false, {200, 64}},
       {"debian-db", "Running", 1, false, false, {256}},
-      {"win2019", "Running", 0, false, true, {512}},
+      // Windows: a 40 GiB "NTFS" disk of which a few MiB are allocated.
+      {"win2019", "Running", 0, false, true, {40 * 1024}},
       {"alpine-halted", "Halted", 0, false, true, {32}},
       {"debian-12-template", "Halted", 0, true, false, {100}},
   };
@@ -208,6 +217,20 @@ void BuildDemoPool(Store& st, std::string_view product_name) {
     }
     b.Vbd(vm, "", 3, running);  // empty CD drive
     b.Vif(vm, bond_net, 0, running);
+    // Windows guests run with the Hyper-V enlightenments on (CreateDemoDisks
+    // keys the disk content on it).
+    if (std::string_view(g.name).rfind("win", 0) == 0)
+      st.Mutate("VM", vm)->Set("platform", XmlRpcValue(XmlRpcStruct{{"viridian", Str("true")}}));
+  }
+  // dom0s have memory and vCPUs like any domain (exports of all VMs need them).
+  for (const auto& [ref, obj] : st.Objects("VM")) {
+    if (!obj.record.Find("is_control_domain")->b()) continue;
+    XmlRpcValue* dom0 = st.Mutate("VM", ref);
+    for (const char* f : {"memory_static_min", "memory_static_max", "memory_dynamic_min",
+                          "memory_dynamic_max"})
+      dom0->Set(f, XmlRpcValue(4096 * kMiB));
+    dom0->Set("VCPUs_max", XmlRpcValue(8));
+    dom0->Set("VCPUs_at_startup", XmlRpcValue(8));
   }
 }
 

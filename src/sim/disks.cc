@@ -105,27 +105,67 @@ Status FillDemoDisk(const std::string& path, uint64_t size, uint64_t seed) {
   return OkStatus();
 }
 
-Status CreateDemoDisks(const Store& store, const std::string& state_dir) {
+namespace {
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : s) h = (h ^ uint8_t(c)) * 1099511628211ull;
+  return h;
+}
+
+std::string Field(const XmlRpcValue& rec, std::string_view f) {
+  const XmlRpcValue* v = rec.Find(f);
+  return v != nullptr && v->is_string() ? v->str() : "";
+}
+
+struct Content {
+  bool fill = false, windows = false, root = false;
+};
+
+}  // namespace
+
+Status CreateDemoDisks(Store& store, const std::string& state_dir) {
   if (state_dir.empty()) return OkStatus();
   // VDIs attached to a guest that is not a template get content.
-  std::map<std::string, bool, std::less<>> filled;
+  std::map<std::string, Content, std::less<>> content;
   for (const auto& [ref, obj] : store.Objects("VBD")) {
-    const XmlRpcValue* vm = store.Find("VM", obj.record.Find("VM")->str());
-    const XmlRpcValue* vdi = obj.record.Find("VDI");
-    if (vm != nullptr && vdi != nullptr && vdi->is_string())
-      filled[vdi->str()] = !vm->Find("is_a_template")->b();
+    const XmlRpcValue* vm = store.Find("VM", Field(obj.record, "VM"));
+    std::string vdi = Field(obj.record, "VDI");
+    if (vm == nullptr || vdi.empty()) continue;
+    const XmlRpcValue* platform = vm->Find("platform");
+    const XmlRpcValue* viridian = platform != nullptr ? platform->Find("viridian") : nullptr;
+    content[vdi] = {!vm->Find("is_a_template")->b(),
+                    viridian != nullptr && viridian->is_string() && viridian->str() == "true",
+                    Field(obj.record, "userdevice") == "0"};
   }
-  uint64_t seed = 1;
+  std::map<std::string, std::pair<int64_t, int64_t>> per_sr;  // physical, virtual
+  std::vector<std::pair<std::string, int64_t>> used;
   for (const auto& [ref, obj] : store.Objects("VDI")) {
     std::string path = DiskPath(state_dir, UuidOf(obj.record));
-    ASSIGN_OR_RETURN(bool exists, PathExists(path));
-    if (exists) continue;
     uint64_t size = uint64_t(obj.record.Find("virtual_size")->i());
-    auto it = filled.find(ref);
-    if (it != filled.end() && it->second)
-      RETURN_IF_ERROR(FillDemoDisk(path, size, seed++));
-    else
-      RETURN_IF_ERROR(CreateDisk(path, size));
+    ASSIGN_OR_RETURN(bool exists, PathExists(path));
+    if (!exists) {
+      Content c = content.count(ref) != 0 ? content[ref] : Content{};
+      uint64_t seed = Fnv1a(Field(obj.record, "name_label"));
+      if (!c.fill)
+        RETURN_IF_ERROR(CreateDisk(path, size));
+      else if (c.windows)
+        RETURN_IF_ERROR(FillNtfsLikeDisk(path, size, seed));
+      else
+        RETURN_IF_ERROR(FillExt4Disk(path, size, seed, c.root, c.root ? "root" : "data"));
+    }
+    ASSIGN_OR_RETURN(uint64_t allocated, AllocatedBytes(path));
+    used.emplace_back(ref, int64_t(allocated));
+    auto& sr = per_sr[Field(obj.record, "SR")];
+    sr.first += int64_t(allocated);
+    sr.second += int64_t(size);
+  }
+  for (const auto& [ref, bytes] : used) store.Mutate("VDI", ref)->Set("physical_utilisation", bytes);
+  for (const auto& [sr, sums] : per_sr) {
+    XmlRpcValue* rec = store.Mutate("SR", sr);
+    if (rec == nullptr) continue;
+    rec->Set("physical_utilisation", sums.first);
+    rec->Set("virtual_allocation", sums.second);
   }
   return OkStatus();
 }

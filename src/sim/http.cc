@@ -30,6 +30,7 @@ bool Authenticate(Sim& sim, const httplib::Request& req, httplib::Response& res)
   std::string task = Param(req, "task_id");
   bool ok = false;
   (void)sim.Update([&](Store& st) {
+    if (sim.faults().TakeExpireSessions()) ExpireSessions(st);
     ok = !session.empty() && st.Find("session", session) != nullptr;
     if (!ok && st.Find("task", task) != nullptr) {
       XmlRpcValue* t = st.Mutate("task", task);
@@ -92,7 +93,7 @@ Status DataSinkAdapter::Flush() {
   if (buf_.empty()) return OkStatus();
   bool ok = sink_.write(reinterpret_cast<const char*>(buf_.data()), buf_.size());
   buf_.clear();
-  return ok ? OkStatus() : Error(Code::kIoError, "the client closed the connection");
+  return ok ? OkStatus() : gone_;
 }
 
 Status DataSinkAdapter::Write(ByteSpan data) {
@@ -100,7 +101,7 @@ Status DataSinkAdapter::Write(ByteSpan data) {
   if (buf_.size() + data.size() > kBuffer) RETURN_IF_ERROR(Flush());
   if (data.size() >= kBuffer) {
     bool ok = sink_.write(reinterpret_cast<const char*>(data.data()), data.size());
-    return ok ? OkStatus() : Error(Code::kIoError, "the client closed the connection");
+    return ok ? OkStatus() : gone_;
   }
   buf_.insert(buf_.end(), data.begin(), data.end());
   return OkStatus();

@@ -219,7 +219,7 @@ void Import(Sim& sim, const httplib::Request& req, httplib::Response& res,
 void AddImportRoutes(httplib::Server& svr, Sim& sim) {
   svr.Put(R"(/import(/.*)?)", [&sim](const httplib::Request& req, httplib::Response& res,
                                  const httplib::ContentReader& reader) {
-    Import(sim, req, res, reader);
+    Import(sim, req, res, Metered(sim, req, reader));
   });
 }
 

@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
 
   // Signals are taken by a waiting thread, not a handler: stopping the
   // server is not async-signal-safe.
+  // A client that goes away (or a drop fault's reset) makes later writes
+  // fail with EPIPE instead of killing the process.
+  signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

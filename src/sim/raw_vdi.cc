@@ -213,14 +213,15 @@ void Export(Sim& sim, const httplib::Request& req, httplib::Response& res) {
   auto shared = std::make_shared<ExportPlan>(std::move(*plan));
   res.set_content_provider(
       vhd ? "application/vhd" : "application/octet-stream",
-      [&sim, shared, task](size_t, httplib::DataSink& sink) {
-        DataSinkAdapter out(sink);
+      Metered(sim, req, [&sim, shared, task](size_t, httplib::DataSink& sink) {
+        // vhd-tool failing to write the socket: vhd_tool_wrapper.ml run_vhd_tool.
+        DataSinkAdapter out(sink, XapiError({"VDI_IO_ERROR", "Device I/O errors"}));
         Status s = StreamExport(*shared, out);
         FinishTask(sim, task,
                    s.ok() ? Result<XmlRpcValue>(XmlRpcValue("")) : Result<XmlRpcValue>(s));
         if (s.ok()) sink.done();
         return s.ok();
-      });
+      }));
 }
 
 // Raw: the body overwrites the VDI from offset 0; it may be shorter than the
@@ -342,7 +343,9 @@ void AddRawVdiRoutes(httplib::Server& svr, Sim& sim) {
           [&sim](const httplib::Request& req, httplib::Response& res) { Export(sim, req, res); });
   svr.Put(R"(/import_raw_vdi(/.*)?)",
           [&sim](const httplib::Request& req, httplib::Response& res,
-                 const httplib::ContentReader& reader) { Import(sim, req, res, reader); });
+                 const httplib::ContentReader& reader) {
+            Import(sim, req, res, Metered(sim, req, reader));
+          });
 }
 
 }  // namespace casulo::sim

@@ -147,6 +147,10 @@ std::vector<ClassSchema> Build() {
                 {"qos_algorithm_params", M()}, {"allowed_operations", A()},
                 {"current_operations", M()}, {"other_config", M()}, {"metrics", NullRef()}},
                {"other_config", "locking_mode", "qos_algorithm_type", "qos_algorithm_params"}});
+  // secret: credentials referenced from e.g. PBD device_config *_secret keys
+  // (xmldbdump carries them, xapi-protocol.md §4.1).
+  c.push_back({"secret", {{"uuid", S()}, {"value", S()}, {"other_config", M()}},
+               {"value", "other_config"}});
   c.push_back({"task",
                Named({{"created", NullDate()}, {"finished", NullDate()}, {"status", S("pending")},
                       {"resident_on", NullRef()}, {"progress", F()}, {"type", S()},

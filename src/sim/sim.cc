@@ -1,8 +1,9 @@
 // Sim: state loading and saving, and the call path every request takes:
 // resolve the method (MESSAGE_METHOD_UNKNOWN), check the arity
 // (MESSAGE_PARAMETER_COUNT_MISMATCH), check the session (SESSION_INVALID),
-// run it, wrap Async. calls in a task, save when the store changed. This is
-// the order of XAPI's generated server (gen_server.ml).
+// answer an armed fault (faults.h) or run it, wrap Async. calls in a task,
+// save when the store changed. This is the order of XAPI's generated server
+// (gen_server.ml): a fault stands for an error the method itself raised.
 #include "sim/sim.h"
 
 #include <ctime>
@@ -81,6 +82,12 @@ Status Sim::Committed(uint64_t before) {
   return Save();
 }
 
+void ExpireSessions(Store& store) {
+  std::vector<std::string> refs;
+  for (const auto& [ref, obj] : store.Objects("session")) refs.push_back(ref);
+  for (const auto& ref : refs) store.Remove("session", ref);
+}
+
 Result<XmlRpcValue> Sim::Call(std::string_view method, const XmlRpcArray& params,
                               std::string_view host) {
   std::unique_lock lock(mu_);
@@ -106,6 +113,8 @@ void Sim::WaitForChange(CallContext& ctx, uint64_t seen,
 Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& params,
                                     std::unique_lock<std::mutex>& lock,
                                     std::string_view host) {
+  stats_.CountCall(method);
+  if (faults_.TakeExpireSessions()) ExpireSessions(store_);
   constexpr std::string_view kAsync = "Async.";
   bool async = method.substr(0, kAsync.size()) == kAsync;
   std::string_view name = async ? method.substr(kAsync.size()) : method;
@@ -127,7 +136,12 @@ Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& 
       return XapiError({"SESSION_INVALID", ctx.session});
     args = args.subspan(1);
   }
-  if (!async) return spec.fn(ctx, name, args);
+  std::optional<std::vector<std::string>> fault = faults_.TakeError(name);
+  auto run = [&]() -> Result<XmlRpcValue> {
+    if (fault) return XapiError(*fault);
+    return spec.fn(ctx, name, args);
+  };
+  if (!async) return run();
 
   // Async: the task is created, the method runs to completion, and the task
   // holds the outcome; `result` is the XML-RPC text of the value even for
@@ -136,7 +150,7 @@ Result<XmlRpcValue> Sim::CallLocked(std::string_view method, const XmlRpcArray& 
   std::string task = store_.Create(
       "task", {{"name_label", XmlRpcValue(std::string(method))}, {"created", now},
                {"resident_on", XmlRpcValue(store_.this_host)}});
-  Result<XmlRpcValue> r = spec.fn(ctx, name, args);
+  Result<XmlRpcValue> r = run();
   XmlRpcValue* t = store_.Mutate("task", task);
   t->Set("finished", NowDate());
   t->Set("progress", 1.0);

@@ -24,7 +24,20 @@ struct SnapshotStats {
   double seconds = 0;
 };
 
+// One disk of a multi-disk recovery point (a VM): its own image and tree.
+struct SnapshotDisk {
+  std::string key;   // identity across recovery points (a VM disk: the source VDI uuid)
+  std::string name;  // for people: "xvda (system disk)"
+  uint64_t size = 0;
+  uint32_t chunk_size = 0;
+  TreeRoot tree;
+  SnapshotStats stats;
+  std::map<std::string, std::string> labels;  // userdevice, transport, cbt_base...
+};
+
 struct Snapshot {
+  // 1 for a single image; 2 when `disks` is not empty (older readers must
+  // refuse such a snapshot rather than prune the disks' data).
   uint32_t version = 1;
   std::string kind = "image";  // image | vm | host | pool (later levels)
   std::string source;          // what was backed up: a path, a VM uuid...
@@ -38,6 +51,21 @@ struct Snapshot {
   TreeRoot tree;
   SnapshotStats stats;
   std::map<std::string, std::string> labels;  // free-form metadata of upper layers
+  // The images of a multi-disk point; `tree`/`size` then hold its metadata
+  // document. Written with version 2.
+  std::vector<SnapshotDisk> disks;
+
+  // Every tree of the snapshot: `tree`, then each disk's.
+  std::vector<TreeRoot> Trees() const {
+    std::vector<TreeRoot> out{tree};
+    for (const auto& d : disks) out.push_back(d.tree);
+    return out;
+  }
+  const SnapshotDisk* FindDisk(std::string_view key) const {
+    for (const auto& d : disks)
+      if (d.key == key) return &d;
+    return nullptr;
+  }
 };
 
 Bytes EncodeSnapshot(const Snapshot& s);  // JSON text

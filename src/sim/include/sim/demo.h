@@ -1,4 +1,4 @@
-// --demo: a realistic pool of records (disk data comes in a later slice).
+// --demo: a realistic pool of records (disk data: CreateDemoDisks, disks.h).
 #pragma once
 
 #include <string_view>
@@ -16,8 +16,9 @@ bool IsKnownProduct(std::string_view product);
 // Fills an empty store with: a pool of 3 hosts (the first is the master and
 // is the host this endpoint plays), a bond of eth0+eth1 carrying management
 // (network purpose nbd) and a VLAN 100 on it, a shared NFS SR and a local
-// LVM SR with PBDs, dom0s, 4 guest VMs (one halted) and a template, each with
-// disk VBDs/VDIs of 32-512 MiB, an empty CD drive and a VIF.
+// LVM SR with PBDs (the NFS ones name a `secret` in device_config), dom0s,
+// 4 guest VMs (one halted; Linux disks of 32-256 MiB, a 40 GiB Windows disk)
+// and a template, each with an empty CD drive and a VIF.
 // REQUIRES IsKnownProduct(product).
 void BuildDemoPool(Store& store, std::string_view product);
 

@@ -37,9 +37,32 @@ Result<std::vector<formats::ByteRange>> DataRanges(const File& file);
 // exports have both data and holes. Deterministic for a given seed.
 Status FillDemoDisk(const std::string& path, uint64_t size, uint64_t seed);
 
-// For every VDI record of `store` whose file is missing, creates it; the
-// disks of non-template VMs also get FillDemoDisk content (--demo).
-Status CreateDemoDisks(const Store& store, const std::string& state_dir);
+// A Linux guest disk: an ext4 file system made by `mke2fs -t ext4 -d` from a
+// generated tree (/etc, /home/user/docs, ~300 small files under
+// /usr/share/doc, random binaries of size/8 capped at 6 MiB under
+// /var/lib/app; /etc/motd reads "casulo-sim demo disk <seed> (<label>)").
+// `partitioned`: an MBR with one Linux partition at 1 MiB holding the file
+// system; else the file system fills the whole disk. Needs mke2fs.
+Status FillExt4Disk(const std::string& path, uint64_t size, uint64_t seed, bool partitioned,
+                    const std::string& label);
+
+// A Windows-like disk: an MBR with one NTFS partition at 1 MiB whose boot
+// sector has the 'NTFS    ' OEM id (and its backup at the end), $MFT records
+// at 3 GiB into the volume, and a few MiB of data regions spread over the
+// disk; the rest is holes.
+Status FillNtfsLikeDisk(const std::string& path, uint64_t size, uint64_t seed);
+
+// Bytes the file really occupies (st_blocks * 512).
+Result<uint64_t> AllocatedBytes(const std::string& path);
+
+// For every VDI record of `store` whose file is missing, creates it: disks
+// of non-template VMs get content (a VM whose platform has viridian=true an
+// NTFS-like disk, others ext4: partitioned for userdevice 0, whole-disk for
+// data disks), seeded by the VDI's name_label. Then sets every VDI's
+// physical_utilisation to its file's allocated bytes and each SR's
+// physical_utilisation / virtual_allocation to the sums over its VDIs
+// (--demo).
+Status CreateDemoDisks(Store& store, const std::string& state_dir);
 
 // The VDI uuid of a VDI record ("" if absent).
 std::string UuidOf(const XmlRpcValue& record);

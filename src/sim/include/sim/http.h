@@ -38,10 +38,15 @@ void FinishTask(Sim& sim, const HttpTask& task, const Result<XmlRpcValue>& resul
 std::string Param(const httplib::Request& req, const std::string& name);
 
 // Buffers writes into 1 MiB pieces and hands them to the client; Write fails
-// (kIoError) once the client has gone.
+// with `gone` once the client has gone (handlers pass the error XAPI records
+// in the task then: VDI_IO_ERROR for /export_raw_vdi, CLIENT_ERROR for /export).
 class DataSinkAdapter final : public Sink {
  public:
-  explicit DataSinkAdapter(httplib::DataSink& sink) : sink_(sink) { buf_.reserve(kBuffer); }
+  explicit DataSinkAdapter(httplib::DataSink& sink,
+                           Status gone = Status(Code::kIoError, "the client closed the connection"))
+      : sink_(sink), gone_(std::move(gone)) {
+    buf_.reserve(kBuffer);
+  }
   Status Write(ByteSpan data) override;
   Status Finish() override;
   uint64_t position() const override { return pos_; }
@@ -50,6 +55,7 @@ class DataSinkAdapter final : public Sink {
   static constexpr size_t kBuffer = 1 << 20;
   Status Flush();
   httplib::DataSink& sink_;
+  Status gone_;
   Bytes buf_;
   uint64_t pos_ = 0;
 };
@@ -77,6 +83,40 @@ class PipeSource final : public Source {
   bool closed_ = false, abandoned_ = false;
   uint64_t pos_ = 0;
 };
+
+// One transfer's statistics and data-plane faults (faults.h): counts the
+// body bytes per handler path for /casulo-sim/stats, paces them when a slow
+// fault applies, and once a drop fault's byte count has moved resets the TCP
+// connection (RST: the peer sees ECONNRESET, as when a network path fails
+// mid-transfer; no FIN, so the cut is never mistaken for the end of a body
+// read until EOF).
+class TransferMeter {
+ public:
+  TransferMeter(Sim& sim, const httplib::Request& req, bool sending);
+  // How many of `len` bytes may move now, after the pause a slow fault
+  // needs; 0 once the connection has been dropped.
+  size_t Allow(size_t len);
+  // Records `n` bytes moved; drops the connection at the drop point.
+  void Moved(size_t n);
+  bool dropped() const { return dropped_; }
+
+ private:
+  Sim& sim_;
+  std::string path_, remote_addr_;
+  int remote_port_ = -1, local_port_ = -1;
+  bool sending_;
+  TransferFaults faults_;
+  uint64_t moved_ = 0;
+  bool dropped_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// What every data-plane handler wraps its body in, so stats and faults see
+// it: GET handlers their content provider, PUT handlers their reader.
+httplib::ContentProviderWithoutLength Metered(Sim& sim, const httplib::Request& req,
+                                              httplib::ContentProviderWithoutLength provider);
+httplib::ContentReader Metered(Sim& sim, const httplib::Request& req,
+                               const httplib::ContentReader& reader);
 
 // Routes of the data-plane handlers (export.cc, import.cc, raw_vdi.cc).
 void AddExportRoutes(httplib::Server& svr, Sim& sim);

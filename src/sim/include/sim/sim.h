@@ -27,6 +27,11 @@ Status XapiError(std::vector<std::string> description);
 // The XAPI form of any Status: remote() when set, else INTERNAL_ERROR [text].
 std::vector<std::string> ErrorDescription(const Status& s);
 
+// Removes every session, as XAPI's session GC does with expired ones: later
+// calls with them get SESSION_INVALID (the expire-sessions fault; callers
+// hold the store lock).
+void ExpireSessions(Store& store);
+
 // Current UTC time as XAPI prints datetimes: 20250319T04:16:24Z.
 XmlRpcValue NowDate();
 
@@ -90,6 +95,7 @@ class Sim {
   Status Save();  // DIR/db.json, atomically; no-op without a state dir
   const std::string& state_dir() const { return dir_; }
   Faults& faults() { return faults_; }
+  Stats& stats() { return stats_; }  // thread-safe (faults.h)
   bool Authenticate(std::string_view user, std::string_view password) const;
 
  private:
@@ -105,6 +111,7 @@ class Sim {
   Store store_;
   std::map<std::string, std::string, std::less<>> users_;
   Faults faults_;
+  Stats stats_;
 };
 
 // Method tables (methods.cc, generic.cc). Resolve* return nullopt-like

@@ -1,0 +1,59 @@
+// VM-level backup (issue 5, docs/design/vm-backup.md): a crash-consistent
+// snapshot of a VM taken through the XenAPI, its metadata and disks stored
+// as one version-2 recovery point, forever-incremental (CBT + NBD, else a
+// VHD delta against a kept snapshot, else a full stream), and the pool left
+// as it was found, whatever happens.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "repo/repository.h"
+#include "xapi/session.h"
+#include "xapi/transport.h"
+
+namespace casulo::engine {
+
+struct VmBackupOptions {
+  std::string pool;  // recorded in the recovery point's labels
+  std::vector<std::string> tags;
+  // Turn CBT on for the VM's disks when the host supports it (it takes
+  // effect from this snapshot on: the next run can use it).
+  bool enable_cbt = true;
+  int nbd_connections = 2;
+  int threads = 0;
+  // Called on every phase change and during disk reads.
+  std::function<void(std::string_view phase, uint64_t done, uint64_t total)> progress;
+};
+
+struct VmDiskReport {
+  std::string key;  // source VDI uuid
+  std::string name;
+  std::string transport;  // cbt-nbd, nbd, vhd-delta, vhd
+  std::vector<std::string> fallbacks;  // why better transports were not used
+  uint64_t size = 0, read_bytes = 0, new_bytes = 0, stored_bytes = 0;
+  double seconds = 0;
+};
+
+struct VmBackupReport {
+  std::string vm_uuid, vm_name;
+  std::string snapshot_id;  // the recovery point; "" when skipped
+  std::string parent_id;
+  bool skipped = false;
+  std::string skip_reason;
+  std::vector<VmDiskReport> disks;
+  std::map<std::string, double> phase_seconds;  // preflight, snapshot, metadata, disks, commit, cleanup
+  uint64_t read_bytes = 0, new_bytes = 0;
+};
+
+// Backs up the VM with uuid `vm_uuid`. `endpoint` is where the session's
+// pool master answers HTTP (the data handlers). A VM that cannot be backed
+// up now (being migrated) is returned with skipped set, not as an error.
+Result<VmBackupReport> BackupVm(xapi::Session& session, const xapi::Endpoint& endpoint,
+                                repo::Repository& repo, const std::string& vm_uuid,
+                                const VmBackupOptions& options);
+
+}  // namespace casulo::engine

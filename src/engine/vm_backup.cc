@@ -1,0 +1,279 @@
+// BackupVm: preflight, sweep, snapshot, metadata, disks, commit, cleanup
+// (docs/design/vm-backup.md). Every pool change is paired with its undo
+// before the next step, so an error or a signal at any point leaves the
+// pool as it was; a SIGKILL leaves tagged objects the next run sweeps.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "engine/disk.h"
+#include "formats/raw.h"
+#include "vm_internal.h"
+#include "xapi/transfer.h"
+
+namespace casulo::engine {
+
+using namespace vm;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The latest recovery point of this VM, if any.
+Result<std::optional<std::pair<std::string, repo::Snapshot>>> LatestPoint(repo::Repository& repo,
+                                                                          const std::string& vm_uuid) {
+  ASSIGN_OR_RETURN(auto all, repo.ListSnapshots());
+  std::optional<std::pair<std::string, repo::Snapshot>> best;
+  for (auto& e : all) {
+    const repo::Snapshot& snap = e.snap;
+    if (snap.kind != "vm" || snap.source != vm_uuid) continue;
+    if (!best || std::tie(snap.time, snap.time_nanos) > std::tie(best->second.time, best->second.time_nanos))
+      best = std::make_pair(e.id, snap);
+  }
+  return best;
+}
+
+XmlRpcValue RecordOf(xapi::Session& s, const std::string& cls, const std::string& ref) {
+  auto r = Call(s, cls + ".get_record", {XmlRpcValue(ref)});
+  return r.ok() ? *r : XmlRpcValue();
+}
+
+// The metadata document: the records a restore needs, as the pool gave
+// them (XML-RPC text per record keeps every type exactly), and XAPI's own
+// /export_metadata of the snapshot.
+Result<Bytes> MetadataDocument(xapi::Session& s, const xapi::Endpoint& ep, const std::string& vm_ref,
+                               const std::string& snap_ref, const XmlRpcValue& vm_rec) {
+  nlohmann::json doc;
+  auto text = [](const XmlRpcValue& v) { return formats::PrintXmlRpcValue(v, formats::XmlRpcStyle::kBare); };
+  doc["format"] = "casulo-vm-metadata-1";
+  doc["vm"] = text(vm_rec);
+  doc["vm_ref"] = vm_ref;
+  for (const auto& vbd : Refs(vm_rec, "VBDs")) {
+    XmlRpcValue rec = RecordOf(s, "VBD", vbd);
+    doc["vbds"][vbd] = text(rec);
+    std::string vdi = Str(rec, "VDI");
+    if (xapi::IsNullRef(vdi)) continue;
+    XmlRpcValue vrec = RecordOf(s, "VDI", vdi);
+    doc["vdis"][vdi] = text(vrec);
+    std::string sr = Str(vrec, "SR");
+    if (!xapi::IsNullRef(sr) && !doc["srs"].contains(sr)) doc["srs"][sr] = text(RecordOf(s, "SR", sr));
+  }
+  for (const auto& vif : Refs(vm_rec, "VIFs")) {
+    XmlRpcValue rec = RecordOf(s, "VIF", vif);
+    doc["vifs"][vif] = text(rec);
+    std::string net = Str(rec, "network");
+    if (xapi::IsNullRef(net) || doc["networks"].contains(net)) continue;
+    XmlRpcValue nrec = RecordOf(s, "network", net);
+    nlohmann::json n = {{"record", text(nrec)}, {"vlan", -1}};
+    for (const auto& pif : Refs(nrec, "PIFs")) {
+      int64_t tag = Int(RecordOf(s, "PIF", pif), "VLAN");
+      if (tag >= 0) n["vlan"] = tag;
+    }
+    doc["networks"][net] = n;
+  }
+  for (const auto& vtpm : Refs(vm_rec, "VTPMs")) doc["vtpms"][vtpm] = text(RecordOf(s, "VTPM", vtpm));
+  Bytes xva;
+  BytesSink sink(&xva);
+  auto meta = xapi::Download(s, ep, {"/export_metadata", {{"ref", snap_ref}}}, sink);
+  if (meta.ok()) {
+    std::string b64(((xva.size() + 2) / 3) * 4, '\0');
+    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < xva.size(); i += 3) {
+      uint32_t v = uint32_t(xva[i]) << 16 | (i + 1 < xva.size() ? uint32_t(xva[i + 1]) << 8 : 0) |
+                   (i + 2 < xva.size() ? xva[i + 2] : 0);
+      b64[o++] = k[v >> 18 & 63];
+      b64[o++] = k[v >> 12 & 63];
+      b64[o++] = i + 1 < xva.size() ? k[v >> 6 & 63] : '=';
+      b64[o++] = i + 2 < xva.size() ? k[v & 63] : '=';
+    }
+    doc["export_metadata_xva"] = b64;
+  } else {
+    doc["export_metadata_error"] = meta.status().ToString();
+  }
+  std::string out = doc.dump();
+  return Bytes(out.begin(), out.end());
+}
+
+}  // namespace
+
+Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
+                                const std::string& vm_uuid, const VmBackupOptions& opt) {
+  VmBackupReport rep;
+  rep.vm_uuid = vm_uuid;
+  auto phase = [&](std::string_view p) {
+    if (opt.progress) opt.progress(p, 0, 0);
+  };
+  auto t = Clock::now();
+  phase("preflight");
+  ASSIGN_OR_RETURN(XmlRpcValue vm_ref, Call(s, "VM.get_by_uuid", {XmlRpcValue(vm_uuid)}));
+  ASSIGN_OR_RETURN(XmlRpcValue vm_rec, Call(s, "VM.get_record", {vm_ref}));
+  rep.vm_name = Str(vm_rec, "name_label");
+  if (Bool(vm_rec, "is_a_template") || Bool(vm_rec, "is_a_snapshot") || Bool(vm_rec, "is_control_domain"))
+    return Error(Code::kInvalidArgument, "{} ({}) is a template, snapshot or control domain, not a VM to back up",
+                 rep.vm_name, vm_uuid);
+  if (const XmlRpcValue* ops = vm_rec.Find("current_operations"); ops && ops->is_struct())
+    for (const auto& [task, op] : ops->members())
+      if (op.is_string() && (op.str() == "migrate_send" || op.str() == "pool_migrate")) {
+        rep.skipped = true;
+        rep.skip_reason = "the VM is being migrated (task " + task + ")";
+        return rep;
+      }
+  ASSIGN_OR_RETURN(auto latest, LatestPoint(repo, vm_uuid));
+  std::vector<std::string> bases;
+  if (latest) {
+    rep.parent_id = latest->first;
+    for (const auto& d : latest->second.disks)
+      for (const char* k : {kCbtBase, kVhdBase})
+        if (d.labels.count(k)) bases.push_back(d.labels.at(k));
+  }
+  ASSIGN_OR_RETURN(auto swept, SweepLeftovers(s, vm_rec, vm_uuid, bases));
+  (void)swept;
+
+  Undo undo;
+  auto fail = [&](Status st) -> Status {
+    std::vector<std::string> errs = undo.RunAll();
+    for (const auto& e : errs) st = std::move(st).With("cleanup: " + e);
+    return st;
+  };
+  const std::string reason = "casulo backup running";
+  for (const char* op : {"pool_migrate", "migrate_send"}) {
+    if (!MapValue(vm_rec, "blocked_operations", op).empty()) continue;
+    Status st = Call(s, "VM.add_to_blocked_operations", {vm_ref, XmlRpcValue(op), XmlRpcValue(reason)}).status();
+    if (!st.ok()) return fail(std::move(st).With("blocking " + std::string(op)));
+    undo.Add(std::string("unblocking ") + op, [&s, vm_ref, op] {
+      return Call(s, "VM.remove_from_blocked_operations", {vm_ref, XmlRpcValue(op)}).status();
+    });
+  }
+  if (opt.enable_cbt) {
+    for (const auto& vbd : Refs(vm_rec, "VBDs")) {
+      XmlRpcValue rec = RecordOf(s, "VBD", vbd);
+      if (Str(rec, "type") != "Disk" || xapi::IsNullRef(Str(rec, "VDI"))) continue;
+      (void)s.Call("VDI.enable_cbt", {XmlRpcValue(Str(rec, "VDI"))});  // unsupported: stays off
+    }
+  }
+  rep.phase_seconds["preflight"] = Since(t);
+
+  t = Clock::now();
+  phase("snapshot");
+  char when[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", std::gmtime(&now));
+  const std::string run = fmt::format("{}-{}", when, getpid());
+  auto snap = Call(s, "VM.snapshot", {vm_ref, XmlRpcValue("casulo-" + std::string(when))});
+  if (!snap.ok()) return fail(std::move(snap).status().With("snapshot of " + rep.vm_name));
+  const std::string snap_ref = snap->str();
+  undo.Add("removing the snapshot", [&s, snap_ref] { return DestroySnapshotVm(s, snap_ref, {}); });
+  (void)Call(s, "VM.add_to_other_config", {XmlRpcValue(snap_ref), XmlRpcValue(kTagVm), XmlRpcValue(vm_uuid)});
+  (void)Call(s, "VM.add_to_other_config", {XmlRpcValue(snap_ref), XmlRpcValue(kTagRun), XmlRpcValue(run)});
+  auto snap_rec = Call(s, "VM.get_record", {XmlRpcValue(snap_ref)});
+  if (!snap_rec.ok()) return fail(std::move(snap_rec).status());
+  std::vector<DiskJob> jobs;
+  for (const auto& vbd : Refs(*snap_rec, "VBDs")) {
+    XmlRpcValue rec = RecordOf(s, "VBD", vbd);
+    std::string vdi = Str(rec, "VDI");
+    if (Str(rec, "type") != "Disk" || xapi::IsNullRef(vdi)) continue;
+    XmlRpcValue vrec = RecordOf(s, "VDI", vdi);
+    (void)Call(s, "VDI.add_to_other_config", {XmlRpcValue(vdi), XmlRpcValue(kTagVm), XmlRpcValue(vm_uuid)});
+    DiskJob job;
+    job.snap_vdi_ref = vdi;
+    job.snap_vdi_uuid = Str(vrec, "uuid");
+    std::string source = Str(vrec, "snapshot_of");
+    job.key = xapi::IsNullRef(source) ? job.snap_vdi_uuid : Str(RecordOf(s, "VDI", source), "uuid");
+    job.name = Str(vrec, "name_label");
+    job.userdevice = Str(rec, "userdevice");
+    job.size = uint64_t(Int(vrec, "virtual_size"));
+    job.cbt = Bool(vrec, "cbt_enabled");
+    if (latest)
+      if (const repo::SnapshotDisk* p = latest->second.FindDisk(job.key); p && p->size == job.size) job.parent = *p;
+    jobs.push_back(std::move(job));
+  }
+  rep.phase_seconds["snapshot"] = Since(t);
+
+  t = Clock::now();
+  phase("metadata");
+  auto meta = MetadataDocument(s, ep, vm_ref.str(), snap_ref, vm_rec);
+  if (!meta.ok()) return fail(std::move(meta).status());
+  MemoryRandomSource meta_src(*meta);
+  auto meta_reader = formats::OpenRawImage(meta_src);
+  if (!meta_reader.ok()) return fail(std::move(meta_reader).status());
+  auto meta_tree = BackupDiskExtents(repo, **meta_reader, {});
+  if (!meta_tree.ok()) return fail(std::move(meta_tree).status().With("storing the metadata"));
+  rep.phase_seconds["metadata"] = Since(t);
+
+  t = Clock::now();
+  std::vector<repo::SnapshotDisk> disks;
+  for (const auto& job : jobs) {
+    auto out = BackupOneDisk(s, ep, repo, job, opt);
+    if (!out.ok()) return fail(std::move(out).status());
+    // What this run keeps for the next: the snapshot VDI itself, as
+    // cbt_metadata when CBT is on (its data is dropped), whole otherwise.
+    out->disk.labels[job.cbt ? kCbtBase : kVhdBase] = job.snap_vdi_uuid;
+    rep.read_bytes += out->report.read_bytes;
+    rep.new_bytes += out->report.new_bytes;
+    rep.disks.push_back(out->report);
+    disks.push_back(std::move(out->disk));
+  }
+  rep.phase_seconds["disks"] = Since(t);
+
+  t = Clock::now();
+  phase("commit");
+  repo::Snapshot point;
+  point.kind = "vm";
+  point.source = vm_uuid;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  point.hostname = host;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  point.time = ts.tv_sec;
+  point.time_nanos = uint32_t(ts.tv_nsec);
+  point.tags = opt.tags;
+  if (latest) point.parent = latest->first;
+  point.size = meta_tree->size;
+  point.chunk_size = repo.config().chunk_size;
+  point.tree = meta_tree->tree;
+  point.stats = meta_tree->stats;
+  point.labels = {{"vm_name", rep.vm_name}, {"pool", opt.pool}, {"run", run}};
+  point.disks = disks;
+  auto id = repo.SaveSnapshot(point);
+  if (!id.ok()) return fail(std::move(id).status().With("committing the recovery point"));
+  rep.snapshot_id = *id;
+  rep.phase_seconds["commit"] = Since(t);
+
+  // Committed: from here on, failures are reported but lose nothing.
+  t = Clock::now();
+  phase("cleanup");
+  std::vector<std::string> keep;
+  for (const auto& job : jobs) keep.push_back(job.snap_vdi_uuid);
+  Status st = DestroySnapshotVm(s, snap_ref, keep);
+  std::vector<std::string> problems;
+  if (!st.ok()) problems.push_back(st.ToString());
+  for (const auto& job : jobs) {
+    if (!job.cbt) continue;
+    Status dd = Call(s, "VDI.data_destroy", {XmlRpcValue(job.snap_vdi_ref)}).status();
+    if (!dd.ok()) problems.push_back("data_destroy " + job.snap_vdi_uuid + ": " + dd.ToString());
+  }
+  // The previous bases are superseded.
+  for (const auto& b : bases) {
+    auto ref = s.Call("VDI.get_by_uuid", {XmlRpcValue(b)});
+    if (ref.ok()) (void)Call(s, "VDI.destroy", {*ref});
+  }
+  // Only the unblocking steps remain in `undo` that matter; the snapshot
+  // removal is dropped by re-creating the list.
+  undo = Undo();
+  for (const char* op : {"pool_migrate", "migrate_send"}) {
+    if (!MapValue(vm_rec, "blocked_operations", op).empty()) continue;
+    Status u = Call(s, "VM.remove_from_blocked_operations", {vm_ref, XmlRpcValue(op)}).status();
+    if (!u.ok()) problems.push_back(u.ToString());
+  }
+  rep.phase_seconds["cleanup"] = Since(t);
+  if (!problems.empty()) rep.skip_reason = "cleanup: " + problems.front();
+  return rep;
+}
+
+}  // namespace casulo::engine

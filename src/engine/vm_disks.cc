@@ -1,0 +1,155 @@
+// One disk of a VM backup, best transport first (docs/design/vm-backup.md,
+// "Transports"): CBT + NBD against the kept cbt_metadata base, a VHD delta
+// against a kept snapshot VDI, NBD reading the allocated blocks, a full VHD
+// stream. Each transport that cannot be used says why, and the next is tried.
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "core/pipe.h"
+#include "engine/disk.h"
+#include "formats/vhd_reader.h"
+#include "vm_internal.h"
+#include "xapi/nbd.h"
+#include "xapi/transfer.h"
+
+namespace casulo::engine::vm {
+namespace {
+
+// MultiNbdReader as a RandomSource for the pipeline.
+class NbdSource final : public RandomSource {
+ public:
+  explicit NbdSource(xapi::MultiNbdReader& r) : r_(r) {}
+  uint64_t size() const override { return r_.Size(); }
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) const override {
+    if (offset >= size()) return size_t(0);
+    size_t n = size_t(std::min<uint64_t>(out.size(), size() - offset));
+    RETURN_IF_ERROR(r_.Read(offset, out.first(n)));
+    return n;
+  }
+
+ private:
+  xapi::MultiNbdReader& r_;
+};
+
+DiskBackupOptions DiskOptions(const DiskJob& job, const VmBackupOptions& opt, bool with_parent) {
+  DiskBackupOptions o;
+  if (with_parent) o.parent = job.parent;
+  o.threads = opt.threads;
+  if (opt.progress) {
+    std::string phase = "disk " + job.name;
+    o.progress = [progress = opt.progress, phase](uint64_t done, uint64_t total) { progress(phase, done, total); };
+  }
+  return o;
+}
+
+Result<DiskBackupResult> ReadOverNbd(xapi::Session& s, repo::Repository& repo, const DiskJob& job,
+                                     const VmBackupOptions& opt, std::optional<Bytes> bitmap) {
+  ASSIGN_OR_RETURN(std::vector<xapi::NbdInfo> infos, xapi::GetNbdInfo(s, job.snap_vdi_ref));
+  if (infos.empty()) return Error(Code::kUnsupported, "the host offers no NBD network");
+  ASSIGN_OR_RETURN(auto reader, xapi::MultiNbdReader::Connect(infos, std::max(1, opt.nbd_connections)));
+  ASSIGN_OR_RETURN(std::vector<formats::ByteRange> ranges, reader->AllocatedExtents());
+  NbdSource src(*reader);
+  RandomDisk disk{&src, {}, std::move(bitmap)};
+  for (const auto& r : ranges) disk.allocated.emplace_back(r.offset, r.length);
+  return BackupDiskRandom(repo, disk, DiskOptions(job, opt, job.parent.has_value()));
+}
+
+Result<DiskBackupResult> CbtNbd(xapi::Session& s, repo::Repository& repo, const DiskJob& job,
+                                const VmBackupOptions& opt) {
+  if (!job.cbt) return Error(Code::kUnsupported, "CBT is off on this disk");
+  std::string base = job.parent ? job.parent->labels.count(kCbtBase) ? job.parent->labels.at(kCbtBase) : "" : "";
+  if (base.empty()) return Error(Code::kUnsupported, "no CBT base from an earlier run");
+  auto base_ref = s.Call("VDI.get_by_uuid", {XmlRpcValue(base)});
+  if (!base_ref.ok()) return Error(Code::kUnsupported, "the CBT base {} is gone from the pool", base);
+  ASSIGN_OR_RETURN(XmlRpcValue text, Call(s, "VDI.list_changed_blocks", {*base_ref, XmlRpcValue(job.snap_vdi_ref)}));
+  if (!text.is_string()) return Error(Code::kRemote, "list_changed_blocks returned no string");
+  ASSIGN_OR_RETURN(Bytes bitmap, ParseChangedBlocks(AsBytes(text.str()), "base64", job.size));
+  return ReadOverNbd(s, repo, job, opt, std::move(bitmap));
+}
+
+// GET /export_raw_vdi?format=vhd[&base=] parsed while it arrives.
+Result<DiskBackupResult> VhdStream(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
+                                   const DiskJob& job, const VmBackupOptions& opt, const std::string& base_ref,
+                                   bool* was_delta) {
+  xapi::HandlerRequest req{"/export_raw_vdi", {{"vdi", job.snap_vdi_ref}, {"format", "vhd"}}};
+  if (!base_ref.empty()) req.query.emplace_back("base", base_ref);
+  Pipe pipe;
+  Result<xapi::TransferOutcome> dl = Status(Code::kInternal, "not run");
+  xapi::HandlerOptions ho;
+  ho.task_label = "casulo export " + job.name;
+  std::thread t([&] {
+    dl = xapi::Download(s, ep, req, pipe.sink(), ho);
+    pipe.CloseWrite(dl.ok() ? OkStatus() : dl.status());
+  });
+  Result<DiskBackupResult> r = [&]() -> Result<DiskBackupResult> {
+    ASSIGN_OR_RETURN(auto reader, formats::OpenVhdStream(pipe.source()));
+    *was_delta = reader->info().kind == formats::DiskKind::kDelta;
+    if (reader->info().virtual_size != job.size)
+      return Error(Code::kCorruption, "the VHD says {} bytes, the VDI {}", reader->info().virtual_size, job.size);
+    return BackupDiskExtents(repo, *reader, DiskOptions(job, opt, job.parent.has_value()));
+  }();
+  if (r.ok()) {
+    Bytes sink(1 << 16);  // anything after the footer (nothing, normally)
+    while (true) {
+      auto n = pipe.source().Read(sink);
+      if (!n.ok() || *n == 0) break;
+    }
+  }
+  pipe.CloseRead();
+  t.join();
+  if (!dl.ok()) return std::move(dl).status();
+  return r;
+}
+
+Result<DiskBackupResult> VhdDelta(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
+                                  const DiskJob& job, const VmBackupOptions& opt, std::vector<std::string>* notes) {
+  std::string base = job.parent && job.parent->labels.count(kVhdBase) ? job.parent->labels.at(kVhdBase) : "";
+  if (base.empty()) return Error(Code::kUnsupported, "no kept snapshot from an earlier run");
+  auto base_ref = s.Call("VDI.get_by_uuid", {XmlRpcValue(base)});
+  if (!base_ref.ok()) return Error(Code::kUnsupported, "the kept snapshot {} is gone from the pool", base);
+  bool delta = false;
+  ASSIGN_OR_RETURN(DiskBackupResult r, VhdStream(s, ep, repo, job, opt, base_ref->str(), &delta));
+  if (!delta) notes->push_back("the host sent a full VHD for base=" + base);
+  return r;
+}
+
+}  // namespace
+
+Result<DiskOutcome> BackupOneDisk(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
+                                  const DiskJob& job, const VmBackupOptions& opt) {
+  std::vector<std::string> fallbacks;
+  std::string transport;
+  Result<DiskBackupResult> r = Status(Code::kUnsupported, "no transport");
+  auto attempt = [&](std::string name, auto&& fn) {
+    if (r.ok()) return;
+    r = fn();
+    if (r.ok()) {
+      transport = std::move(name);
+    } else if (r.status().code() != Code::kCancelled) {
+      fallbacks.push_back(name + ": " + r.status().ToString());
+    }
+  };
+  attempt("cbt-nbd", [&] { return CbtNbd(s, repo, job, opt); });
+  attempt("vhd-delta", [&] { return VhdDelta(s, ep, repo, job, opt, &fallbacks); });
+  attempt("nbd", [&] { return ReadOverNbd(s, repo, job, opt, std::nullopt); });
+  attempt("vhd", [&]() -> Result<DiskBackupResult> {
+    bool delta = false;
+    return VhdStream(s, ep, repo, job, opt, "", &delta);
+  });
+  if (!r.ok()) return std::move(r).status().With("disk " + job.name + " (" + job.key + ")");
+
+  DiskOutcome out;
+  out.disk = repo::SnapshotDisk{job.key, job.name, r->size, repo.config().chunk_size, r->tree, r->stats, {}};
+  out.disk.labels["userdevice"] = job.userdevice;
+  out.disk.labels["transport"] = transport;
+  out.disk.labels["snapshot_vdi"] = job.snap_vdi_uuid;
+  std::string why;
+  for (const auto& f : fallbacks) why += (why.empty() ? "" : "; ") + f;
+  if (!why.empty()) out.disk.labels["fallbacks"] = why;
+  out.report = VmDiskReport{job.key, job.name, transport, fallbacks, r->size, r->stats.read_bytes,
+                            r->stats.new_bytes, r->stats.stored_bytes, r->stats.seconds};
+  return out;
+}
+
+}  // namespace casulo::engine::vm

@@ -1,0 +1,83 @@
+// Pieces of the VM backup (vm_backup.cc): record access, the pool-side
+// cleanup, and the per-disk transports. Internal to the engine.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/vm_backup.h"
+#include "repo/snapshot.h"
+#include "xapi/records.h"
+#include "xapi/rpc.h"
+
+namespace casulo::engine::vm {
+
+using formats::XmlRpcArray;
+using formats::XmlRpcValue;
+
+// Labels we put on what we create in the pool (other_config keys).
+inline constexpr const char* kTagVm = "casulo:vm";    // the source VM's uuid
+inline constexpr const char* kTagRun = "casulo:run";  // the run that made it
+// Labels of a disk in the recovery point naming the VDI kept for the next run.
+inline constexpr const char* kCbtBase = "cbt_base";  // a cbt_metadata VDI
+inline constexpr const char* kVhdBase = "vhd_base";  // a snapshot VDI kept whole
+
+std::string Str(const XmlRpcValue& rec, std::string_view field);
+bool Bool(const XmlRpcValue& rec, std::string_view field);
+int64_t Int(const XmlRpcValue& rec, std::string_view field);
+std::vector<std::string> Refs(const XmlRpcValue& rec, std::string_view field);
+std::string MapValue(const XmlRpcValue& rec, std::string_view field, std::string_view key);
+
+// session.Call with the busy errors retried (TOO_MANY_PENDING_TASKS,
+// OTHER_OPERATION_IN_PROGRESS, VDI_IN_USE).
+Result<XmlRpcValue> Call(xapi::Session& s, std::string_view method, XmlRpcArray params);
+
+// Undo steps, run newest first by RunAll (on failure, and for the parts of
+// success that are cleanup). Each step's failure is logged into `errors`
+// and does not stop the others.
+class Undo {
+ public:
+  void Add(std::string what, std::function<Status()> fn) { steps_.push_back({std::move(what), std::move(fn)}); }
+  std::vector<std::string> RunAll();
+
+ private:
+  struct Step {
+    std::string what;
+    std::function<Status()> fn;
+  };
+  std::vector<Step> steps_;
+};
+
+// VM.destroy of a snapshot VM, then VDI.destroy of its disk VDIs except
+// those in `keep` (uuids).
+Status DestroySnapshotVm(xapi::Session& s, const std::string& snap_ref, const std::vector<std::string>& keep);
+
+// Removes what an earlier, killed run of ours left: snapshot VMs of `vm`
+// tagged with our kTagVm, and snapshot VDIs of its disks tagged so, except
+// the VDIs in `keep` (the bases the latest recovery point names).
+// Returns what it removed, for the log.
+Result<std::vector<std::string>> SweepLeftovers(xapi::Session& s, const XmlRpcValue& vm_rec,
+                                                const std::string& vm_uuid, const std::vector<std::string>& keep);
+
+struct DiskJob {
+  std::string key;           // source VDI uuid
+  std::string name;          // its name_label
+  std::string userdevice;
+  std::string snap_vdi_ref;  // the snapshot's VDI
+  std::string snap_vdi_uuid;
+  uint64_t size = 0;
+  bool cbt = false;          // the snapshot VDI has CBT
+  std::optional<repo::SnapshotDisk> parent;  // the same disk in the previous point
+};
+
+struct DiskOutcome {
+  repo::SnapshotDisk disk;  // tree, stats, labels (transport, fallbacks)
+  VmDiskReport report;
+};
+
+Result<DiskOutcome> BackupOneDisk(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
+                                  const DiskJob& job, const VmBackupOptions& options);
+
+}  // namespace casulo::engine::vm
