@@ -20,17 +20,6 @@ bool IsUnsigned(const std::string& s) {
   return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-// The disk number of a userdevice or device ("1", "xvdb", "hdb", "sdb"),
-// or -1 (xapi_vm_helpers.ml possible_VBD_devices_of_string, no partitions).
-int DiskNumber(const std::string& s) {
-  if (IsUnsigned(s)) return std::stoi(s);
-  for (std::string_view p : {"xvd", "hd", "sd"})
-    if (s.size() == p.size() + 1 && s.compare(0, p.size(), p) == 0 && s.back() >= 'a' &&
-        s.back() <= 'z')
-      return s.back() - 'a';
-  return -1;
-}
-
 Result<XmlRpcValue> VbdCreate(CallContext& ctx, std::string_view, Args args) {
   Store& st = ctx.store;
   ASSIGN_OR_RETURN(XmlRpcStruct f, RecordArg("VBD", args[0]));
@@ -161,7 +150,7 @@ Result<XmlRpcValue> VbdPlugging(CallContext& ctx, std::string_view method, Args 
   XmlRpcValue* m = st.Mutate("VBD", vbd);
   m->Set("currently_attached", XmlRpcValue(plug));
   if (plug && StrField(*m, "device").empty())
-    m->Set("device", XmlRpcValue("xvd" + std::string(1, char('a' + DiskNumber(StrField(*m, "userdevice")) % 26))));
+    m->Set("device", XmlRpcValue(DeviceName(StrField(*m, "userdevice"))));
   return kVoid;
 }
 

@@ -75,11 +75,8 @@ void SetAttached(Store& st, const std::string& vm, bool attached) {
     if (BoolField(*b, "currently_attached") == want) continue;
     XmlRpcValue* m = st.Mutate("VBD", vbd.str());
     m->Set("currently_attached", XmlRpcValue(want));
-    if (want && StrField(*m, "device").empty()) {
-      const std::string& u = StrField(*m, "userdevice");
-      int n = u.empty() || u.find_first_not_of("0123456789") != std::string::npos ? 0 : std::stoi(u);
-      m->Set("device", XmlRpcValue("xvd" + std::string(1, char('a' + n % 26))));
-    }
+    if (want && StrField(*m, "device").empty())
+      m->Set("device", XmlRpcValue(DeviceName(StrField(*m, "userdevice"))));
   }
   for (const auto& vif : rec.Find("VIFs")->array())
     if (st.Find("VIF", vif.str()) != nullptr)
@@ -185,19 +182,6 @@ Result<XmlRpcValue> UpdateAllowed(CallContext& ctx, std::string_view, Args args)
   if (ctx.store.Find("VM", vm) == nullptr) return XapiError({"HANDLE_INVALID", "VM", vm});
   UpdateVmAllowedOperations(ctx.store, vm);
   return kVoid;
-}
-
-// The disk number a userdevice or device name stands for ("2", "xvdc",
-// "hdc", "sdc"), or -1 (X:ocaml/xapi/xapi_vm_helpers.ml
-// possible_VBD_devices_of_string, without partitions).
-int DiskNumber(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 6)
-    return std::stoi(s);
-  for (std::string_view p : {"xvd", "hd", "sd"})
-    if (s.size() == p.size() + 1 && s.compare(0, p.size(), p) == 0 && s.back() >= 'a' &&
-        s.back() <= 'z')
-      return s.back() - 'a';
-  return -1;
 }
 
 // VM.get_allowed_VBD_devices: disks 0..254 since XenServer 7.0 (API 2.5;

@@ -161,6 +161,21 @@ void UpdateVmAllowedOperations(Store& st, const std::string& vm) {
   st.Mutate("VM", vm)->Set("allowed_operations", XmlRpcValue(std::move(allowed)));
 }
 
+int DiskNumber(const std::string& s) {
+  if (!s.empty() && s.size() < 6 && s.find_first_not_of("0123456789") == std::string::npos)
+    return std::stoi(s);
+  for (std::string_view p : {"xvd", "hd", "sd"})
+    if (s.size() == p.size() + 1 && s.compare(0, p.size(), p) == 0 && s.back() >= 'a' &&
+        s.back() <= 'z')
+      return s.back() - 'a';
+  return -1;
+}
+
+std::string DeviceName(const std::string& userdevice) {
+  int n = std::max(DiskNumber(userdevice), 0);
+  return "xvd" + std::string(1, char('a' + n % 26));
+}
+
 const XmlRpcValue* FindIn(const XmlRpcStruct& rec, std::string_view field) {
   for (const auto& [k, v] : rec)
     if (k == field) return &v;
@@ -200,6 +215,11 @@ Result<XmlRpcStruct> RecordArg(std::string_view cls, const XmlRpcValue& arg) {
       case T::kDateTime:
         if (v.is_string()) got = XmlRpcValue(XmlRpcValue::DateTime{v.str()});
         else if (v.type() != T::kDateTime) return bad();
+        break;
+      case T::kStruct:  // maps are string -> string in every class here
+        if (!v.is_struct()) return bad();
+        for (const auto& [mk, mv] : v.members())
+          if (!mv.is_string()) return bad();
         break;
       default:
         if (v.type() != like->type()) return bad();

@@ -35,6 +35,13 @@ Status CheckVmOperation(const Store& st, const std::string& vm, std::string_view
 // every VM operation (Xapi_vm_lifecycle.update_allowed_operations).
 void UpdateVmAllowedOperations(Store& st, const std::string& vm);
 
+// The disk number a userdevice or device name stands for ("2", "xvdc",
+// "hdc", "sdc"), or -1 (X:ocaml/xapi/xapi_vm_helpers.ml
+// possible_VBD_devices_of_string, without partitions).
+int DiskNumber(const std::string& s);
+// The device name a started domain gives a disk number: "xvda", "xvdb"...
+std::string DeviceName(const std::string& userdevice);
+
 // A constructor's record argument (VM.create, VDI.create, ...) laid over the
 // class defaults: fields the schema knows are converted to its wire types
 // (FIELD_TYPE_ERROR [field] otherwise), unknown fields are dropped, missing
