@@ -105,10 +105,14 @@ std::span<const SpecialMethod> AllTables(size_t i) {
     case 3: return VdiMethods();
     case 4: return CbtMethods();
     case 5: return NbdMethods();
+    case 6: return VmLifecycleMethods();
+    case 7: return VmCheckpointMethods();
+    case 8: return VdiOpsMethods();
+    case 9: return VbdVifMethods();
     default: return {};
   }
 }
-constexpr size_t kTables = 6;
+constexpr size_t kTables = 10;
 
 }  // namespace
 

@@ -129,6 +129,10 @@ std::span<const SpecialMethod> VmMethods();     // vm.cc
 std::span<const SpecialMethod> VdiMethods();    // vdi.cc
 std::span<const SpecialMethod> CbtMethods();    // cbt.cc: enable/disable_cbt, list_changed_blocks, data_destroy
 std::span<const SpecialMethod> NbdMethods();    // nbd_methods.cc: VDI.get_nbd_info
+std::span<const SpecialMethod> VmLifecycleMethods();   // vm_lifecycle.cc: create, start, shutdown...
+std::span<const SpecialMethod> VmCheckpointMethods();  // vm_checkpoint.cc: checkpoint, snapshot_with_quiesce
+std::span<const SpecialMethod> VdiOpsMethods();        // vdi_ops.cc: VDI.create/clone/resize/copy
+std::span<const SpecialMethod> VbdVifMethods();        // vbd_vif.cc: VBD/VIF create, destroy, plug
 MethodSpec ResolveSpecial(std::string_view method);
 
 // Shared by VM.snapshot and VDI.snapshot (vdi.cc): a snapshot VDI of `vdi`
