@@ -33,11 +33,17 @@ void AddSnapshotsCommand(CLI::App& app, const GlobalOptions& g, CommandAction& a
       for (const auto& e : shown) {
         std::string tags;
         for (const auto& t : e.snap.tags) tags += " [" + t + "]";
+        // A multi-disk point (a VM) counts its disks; its own tree is only
+        // the metadata document. The VM's name follows its uuid.
+        uint64_t size = e.snap.disks.empty() ? e.snap.size : 0;
+        uint64_t stored = e.snap.stats.stored_bytes;
+        for (const auto& d : e.snap.disks) size += d.size, stored += d.stats.stored_bytes;
+        auto name = e.snap.labels.find("vm_name");
+        std::string source = e.snap.source;
+        if (name != e.snap.labels.end()) source += " (" + name->second + ")";
         std::printf("%-12s  %-20s  %-6s  %10s  %10s  %s%s\n", e.id.substr(0, 12).c_str(),
-                    repo::FormatTime(e.snap.time).c_str(), e.snap.kind.c_str(),
-                    HumanBytes(e.snap.size).c_str(),
-                    HumanBytes(e.snap.stats.stored_bytes).c_str(), e.snap.source.c_str(),
-                    tags.c_str());
+                    repo::FormatTime(e.snap.time).c_str(), e.snap.kind.c_str(), HumanBytes(size).c_str(),
+                    HumanBytes(stored).c_str(), source.c_str(), tags.c_str());
       }
       std::printf("%zu snapshots\n", shown.size());
       return OkStatus();
