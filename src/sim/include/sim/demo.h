@@ -1,7 +1,9 @@
 // --demo: a realistic pool of records (disk data comes in a later slice).
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "sim/store.h"
@@ -18,7 +20,13 @@ bool IsKnownProduct(std::string_view product);
 // (network purpose nbd) and a VLAN 100 on it, a shared NFS SR and a local
 // LVM SR with PBDs, dom0s, 4 guest VMs (one halted) and a template, each with
 // disk VBDs/VDIs of 32-512 MiB, an empty CD drive and a VIF.
-// REQUIRES IsKnownProduct(product).
-void BuildDemoPool(Store& store, std::string_view product);
+// The second host also has a local LVM SR holding one VDI, so requests for
+// it reach the master and are redirected (302).
+// `addresses`: each host's address (host.address and its management PIF IP),
+// master first; empty: 10.0.0.1, 10.0.0.2, ...
+// REQUIRES IsKnownProduct(product); addresses empty or kDemoHosts long.
+inline constexpr int kDemoHosts = 3;
+void BuildDemoPool(Store& store, std::string_view product,
+                   const std::vector<std::string>& addresses = {});
 
 }  // namespace casulo::sim
