@@ -144,7 +144,7 @@ TEST_F(CliPool, AddListShowAgainstSimulator) {
   EXPECT_EQ(sj["pool"]["name"], "casulo-sim pool");
   EXPECT_EQ(sj["pool"]["master"], "sim-host-1");
   EXPECT_EQ(sj["hosts"].size(), 3u);
-  EXPECT_EQ(sj["srs"].size(), 2u);
+  EXPECT_EQ(sj["srs"].size(), 3u);  // NFS, local storage of hosts 1 and 2
   EXPECT_EQ(sj["networks"].size(), 4u);
   EXPECT_EQ(sj["vms"].size(), 4u);
   EXPECT_EQ(sj["counts"]["templates"], 1);

@@ -102,7 +102,7 @@ std::string DemoSecret(Store& st) {
 
 bool IsKnownProduct(std::string_view product) { return FindProduct(product) != nullptr; }
 
-void BuildDemoPool(Store& st, std::string_view product_name) {
+void BuildDemoPool(Store& st, std::string_view product_name, const std::vector<std::string>& addresses) {
   const Product& p = *FindProduct(product_name);
   Builder b{st};
   XmlRpcStruct sw{{"product_version", Str(p.version)},
@@ -126,8 +126,8 @@ void BuildDemoPool(Store& st, std::string_view product_name) {
                                        {"content_type", Str("user")},
                                        {"physical_size", XmlRpcValue(int64_t(50) << 30)}});
   std::vector<std::string> hosts;
-  for (int i = 0; i < 3; ++i) {
-    std::string addr = fmt::format("10.0.0.{}", i + 1);
+  for (int i = 0; i < kDemoHosts; ++i) {
+    std::string addr = addresses.empty() ? fmt::format("10.0.0.{}", i + 1) : addresses[size_t(i)];
     std::string name = fmt::format("sim-host-{}", i + 1);
     std::string h = st.Create(
         "host", {{"name_label", Str(name)}, {"hostname", Str(name)}, {"address", Str(addr)},
@@ -178,6 +178,13 @@ void BuildDemoPool(Store& st, std::string_view product_name) {
     pbd(nfs, {{"server", Str("10.0.0.200")}, {"serverpath", Str("/export/sr")},
               {"password_secret", Str(DemoSecret(st))}});
     if (i == 0) pbd(local, {{"device", Str("/dev/sda3")}});
+    if (i == 1) {  // a local SR the master cannot see: its VDI's transfers are redirected
+      std::string own = st.Create("SR", {{"name_label", Str("Local storage")}, {"type", Str("lvm")},
+                                         {"content_type", Str("user")},
+                                         {"physical_size", XmlRpcValue(int64_t(50) << 30)}});
+      pbd(own, {{"device", Str("/dev/sda3")}});
+      b.Vdi(own, name + " scratch", 16);
+    }
 
     std::string dom0 = st.Create(
         "VM", {{"name_label", Str("Control domain on host: " + name)},

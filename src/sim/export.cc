@@ -71,6 +71,7 @@ Status Stream(const ExportPlan& plan, formats::Compression c, httplib::DataSink&
 }
 
 void Export(Sim& sim, const httplib::Request& req, httplib::Response& res) {
+  if (RedirectToSrHost(sim, req, res)) return;
   if (!Authenticate(sim, req, res)) return;
   HttpTask task = BeginTask(sim, req, res, "Export of VM");
   Result<ExportPlan> plan = Error(Code::kInternal, "unset");

@@ -175,6 +175,7 @@ Result<XmlRpcValue> RunImport(Sim& sim, Source& body, const std::string& sr) {
 
 void Import(Sim& sim, const httplib::Request& req, httplib::Response& res,
             const httplib::ContentReader& reader) {
+  if (RedirectToSrHost(sim, req, res)) return;
   if (!Authenticate(sim, req, res)) return;
   HttpTask task = BeginTask(sim, req, res, "VM import");
   if (req.has_header("Transfer-Encoding")) {  // import.ml: 403, task failed

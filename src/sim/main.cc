@@ -3,7 +3,8 @@
 // casulo-sim fault ...   (arm a fault on a running simulator)
 //
 // Prints "casulo-sim listening on HOST:PORT" once it accepts connections
-// (PORT 0 picks a free port), and exits 0 on SIGTERM/SIGINT after the last
+// (PORT 0 picks a free port; HOST is the pool master's address: on a
+// 127.x.y.z HOST each pool member listens on the next addresses, same port), and exits 0 on SIGTERM/SIGINT after the last
 // call's state has been saved (every mutating call saves before replying).
 #include <signal.h>
 
@@ -69,8 +70,11 @@ int main(int argc, char** argv) {
   Sim& s = **sim;
   for (const auto& f : faults)
     if (auto st = s.faults().Add(f); !st.ok()) return Fail(st);
+  // On a 127.x.y.z address every host of the pool gets its own address
+  // (listen, listen+1, ...); a stored pool keeps the addresses it has.
+  bool loopback = !LoopbackHostAddresses(opts.host, 1).empty();
   if (demo && s.store().Objects("pool").empty()) {
-    BuildDemoPool(s.store(), product);
+    BuildDemoPool(s.store(), product, LoopbackHostAddresses(opts.host, kDemoHosts));
     if (!s.Authenticate("root", "casulo")) s.SetUser("root", "casulo");
     if (auto st = s.SaveUsers(); !st.ok()) return Fail(st);
     if (auto st = s.Save(); !st.ok()) return Fail(st);
@@ -80,10 +84,12 @@ int main(int argc, char** argv) {
   if (demo) {
     if (auto st = CreateDemoDisks(s.store(), state); !st.ok()) return Fail(st);
   }
+  if (loopback) opts.hosts = PoolListeners(s.store());
+  const std::string master = opts.hosts.empty() ? opts.host : opts.hosts[0].address;
   if (tls) {
     opts.cert_file = state + "/server.pem";
     opts.key_file = state + "/server.key";
-    if (auto st = EnsureSelfSignedCert(opts.cert_file, opts.key_file, opts.host); !st.ok())
+    if (auto st = EnsureSelfSignedCert(opts.cert_file, opts.key_file, master); !st.ok())
       return Fail(st);
   }
 
@@ -106,8 +112,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<NbdService> nbd;
   casulo::Status st = server.Run(opts, [&](int port) {
     NbdOptions nbd_opts;
-    nbd_opts.host = opts.host;
-    nbd_opts.rpc_url = (tls ? "https://" : "http://") + opts.host + ":" + std::to_string(port) + "/";
+    nbd_opts.host = master;
+    nbd_opts.rpc_url = (tls ? "https://" : "http://") + master + ":" + std::to_string(port) + "/";
     auto started = NbdService::Start(s, nbd_opts);
     if (!started.ok()) {
       std::fprintf(stderr, "casulo-sim: NBD server: %s\n", started.status().ToString().c_str());
@@ -117,7 +123,7 @@ int main(int argc, char** argv) {
     // DIR/endpoint: how `casulo-sim write|fault --state DIR` find us.
     if (auto w = casulo::WriteFileAtomic(state + "/endpoint", casulo::AsBytes(nbd_opts.rpc_url)); !w.ok())
       std::fprintf(stderr, "casulo-sim: %s\n", w.ToString().c_str());
-    std::printf("casulo-sim listening on %s:%d\n", opts.host.c_str(), port);
+    std::printf("casulo-sim listening on %s:%d\n", master.c_str(), port);
     std::fflush(stdout);
   });
   if (!st.ok()) {

@@ -10,11 +10,13 @@ const XmlRpcValue kVoid("");
 Result<XmlRpcValue> Login(CallContext& ctx, std::string_view, Args args) {
   Store& st = ctx.store;
   // A pool member refuses logins and names the master (xapi_session.ml);
-  // the address is bare, IPv6 unbracketed.
+  // the address is bare, IPv6 unbracketed. The member is the host whose
+  // address received the call.
+  const std::string& receiver = ctx.host.empty() ? st.this_host : ctx.host;
   const auto& pools = st.Objects("pool");
   if (!pools.empty()) {
     const XmlRpcValue* master = pools.begin()->second.record.Find("master");
-    if (master != nullptr && master->is_string() && master->str() != st.this_host) {
+    if (master != nullptr && master->is_string() && master->str() != receiver) {
       const XmlRpcValue* host = st.Find("host", master->str());
       const XmlRpcValue* addr = host != nullptr ? host->Find("address") : nullptr;
       return XapiError({"HOST_IS_SLAVE", addr != nullptr && addr->is_string() ? addr->str() : ""});

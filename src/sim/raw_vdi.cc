@@ -195,6 +195,7 @@ Status StreamExport(const ExportPlan& p, Sink& out) {
 }
 
 void Export(Sim& sim, const httplib::Request& req, httplib::Response& res) {
+  if (RedirectToSrHost(sim, req, res)) return;
   if (!Authenticate(sim, req, res)) return;
   HttpTask task = BeginTask(sim, req, res, "VDI export");
   Result<ExportPlan> plan = Error(Code::kInternal, "unset");
@@ -298,6 +299,7 @@ Result<XmlRpcValue> ImportVhd(const VdiData& vdi, uint64_t length, Source& body)
 
 void Import(Sim& sim, const httplib::Request& req, httplib::Response& res,
             const httplib::ContentReader& reader) {
+  if (RedirectToSrHost(sim, req, res)) return;
   if (!Authenticate(sim, req, res)) return;
   HttpTask task = BeginTask(sim, req, res, "VDI import");
   // import_raw_vdi.ml: errors answer 400 (404 for chunked) and fail the task.

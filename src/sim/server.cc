@@ -5,39 +5,38 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <limits>
-#include <optional>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "core/file.h"
 #include "sim/http.h"
 
 namespace casulo::sim {
+namespace {
 
 // XAPI refuses RPC bodies over 300 KiB (constants.ml http_limit_max_rpc_size).
 constexpr size_t kMaxRpcBody = 300 * 1024;
 
-struct Server::Impl {
-  std::unique_ptr<httplib::Server> http;
-  std::atomic<bool> stop_requested{false};
-};
-
-Server::Server(Sim& sim) : sim_(sim), impl_(new Impl) {}
-Server::~Server() { delete impl_; }
-
-void Server::Stop() {
-  impl_->stop_requested = true;
-  if (impl_->http) impl_->http->stop();
+// httplib's default sets SO_REUSEPORT, which lets a second process bind an
+// address:port already listening (the kernel then shares the connections
+// between them); plain SO_REUSEADDR makes such a bind fail, which the
+// same-port search below relies on.
+void ReuseAddrOnly(socket_t sock) {
+  int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
-Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on_listening) {
-  if (opts.tls)
-    impl_->http = std::make_unique<httplib::SSLServer>(opts.cert_file.c_str(), opts.key_file.c_str());
-  else
-    impl_->http = std::make_unique<httplib::Server>();
-  httplib::Server& svr = *impl_->http;
-  if (!svr.is_valid()) return Error(Code::kInvalidArgument, "TLS: cannot load {} / {}", opts.cert_file, opts.key_file);
+// The routes of one listener; `host` is the host ref it plays ("" = master).
+void AddRoutes(httplib::Server& svr, Sim& sim, const std::string& host) {
   // httplib's body limit is server-wide and also stops content readers, so
   // it is lifted and the RPC routes enforce kMaxRpcBody themselves (413 as
   // httplib would answer); the data-plane PUTs stream unbounded bodies.
@@ -49,6 +48,7 @@ Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on
   // only when the connection closes: every export would stall 5 s. XAPI
   // closes after each data-handler request too.
   svr.set_keep_alive_max_count(1);
+  svr.set_socket_options(ReuseAddrOnly);
   auto reply = [](httplib::Response& res, HttpReply r) {
     res.status = r.status;
     res.set_content(std::move(r.body), r.content_type.c_str());
@@ -68,38 +68,154 @@ Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on
     }
     return body;
   };
-  svr.Post("/jsonrpc", [&, read_rpc](const httplib::Request& req, httplib::Response& res,
-                                     const httplib::ContentReader& reader) {
-    if (auto body = read_rpc(req, res, reader)) reply(res, sim_.HandleJsonRpc(*body));
+  svr.Post("/jsonrpc", [&sim, host, reply, read_rpc](const httplib::Request& req, httplib::Response& res,
+                                                     const httplib::ContentReader& reader) {
+    if (auto body = read_rpc(req, res, reader)) reply(res, sim.HandleJsonRpc(*body, host));
   });
-  AddExportRoutes(svr, sim_);
-  AddImportRoutes(svr, sim_);
-  AddRawVdiRoutes(svr, sim_);
-  AddMetadataRoutes(svr, sim_);
-  AddXmlDbRoutes(svr, sim_);
-  AddHostBackupRoutes(svr, sim_);
-  AddControlRoutes(svr, sim_);
-  AddGuestRoutes(svr, sim_);
-  svr.Post(".*", [&, read_rpc](const httplib::Request& req, httplib::Response& res,
-                               const httplib::ContentReader& reader) {
-    if (auto body = read_rpc(req, res, reader)) reply(res, sim_.HandleXmlRpc(*body));
+  AddExportRoutes(svr, sim);
+  AddImportRoutes(svr, sim);
+  AddRawVdiRoutes(svr, sim);
+  AddMetadataRoutes(svr, sim);
+  AddXmlDbRoutes(svr, sim);
+  AddHostBackupRoutes(svr, sim);
+  AddControlRoutes(svr, sim);
+  AddGuestRoutes(svr, sim);
+  svr.Post(".*", [&sim, host, reply, read_rpc](const httplib::Request& req, httplib::Response& res,
+                                               const httplib::ContentReader& reader) {
+    if (auto body = read_rpc(req, res, reader)) reply(res, sim.HandleXmlRpc(*body, host));
   });
   svr.Options(".*", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Access-Control-Allow-Methods", "POST, GET, PUT, OPTIONS");
     res.set_header("Access-Control-Allow-Headers", "content-type");
     res.status = 200;
   });
+}
+
+bool IsLoopback4(const std::string& address, in_addr* out = nullptr) {
+  in_addr a{};
+  if (inet_pton(AF_INET, address.c_str(), &a) != 1) return false;
+  if (out != nullptr) *out = a;
+  return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+}  // namespace
+
+std::vector<std::string> LoopbackHostAddresses(const std::string& listen, int count) {
+  in_addr a{};
+  if (!IsLoopback4(listen, &a)) return {};
+  uint32_t base = ntohl(a.s_addr);
+  if ((base & 0xff) == 0 || (base & 0xff) + uint32_t(count) - 1 > 254) return {};
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    in_addr h{htonl(base + uint32_t(i))};
+    char buf[INET_ADDRSTRLEN];
+    out.emplace_back(inet_ntop(AF_INET, &h, buf, sizeof buf));
+  }
+  return out;
+}
+
+std::vector<HostAddress> PoolListeners(const Store& store) {
+  const auto& pools = store.Objects("pool");
+  if (pools.empty()) return {};
+  const XmlRpcValue* master = pools.begin()->second.record.Find("master");
+  std::vector<HostAddress> out;
+  for (const auto& [ref, obj] : store.Objects("host")) {
+    const XmlRpcValue* addr = obj.record.Find("address");
+    if (addr == nullptr || !addr->is_string() || !IsLoopback4(addr->str())) return {};
+    bool is_master = master != nullptr && master->is_string() && master->str() == ref;
+    out.insert(is_master ? out.begin() : out.end(), HostAddress{addr->str(), ref});
+  }
+  return out;
+}
+
+struct Server::Impl {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop_requested = false;
+};
+
+Server::Server(Sim& sim) : sim_(sim), impl_(new Impl) {}
+Server::~Server() { delete impl_; }
+
+void Server::Stop() {
+  std::lock_guard lock(impl_->mu);
+  impl_->stop_requested = true;
+  impl_->cv.notify_all();
+}
+
+Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on_listening) {
+  std::vector<HostAddress> listeners = opts.hosts;
+  if (listeners.empty()) listeners.push_back({opts.host, ""});
+  auto make = [&]() -> std::unique_ptr<httplib::Server> {
+    if (opts.tls) return std::make_unique<httplib::SSLServer>(opts.cert_file.c_str(), opts.key_file.c_str());
+    return std::make_unique<httplib::Server>();
+  };
+  // Port 0: the master takes any free port and the others the same one;
+  // when another process holds it on one of their addresses, start again.
+  constexpr int kTries = 8;
+  std::vector<std::unique_ptr<httplib::Server>> servers;
   int port = opts.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(opts.host.c_str());
-    if (port < 0) return Error(Code::kIoError, "cannot bind {}", opts.host);
-  } else if (!svr.bind_to_port(opts.host.c_str(), port)) {
-    return Error(Code::kIoError, "cannot bind {}:{}", opts.host, port);
+  for (int attempt = 0;; ++attempt) {
+    servers.clear();
+    port = opts.port;
+    std::string failed;
+    for (const auto& l : listeners) {
+      auto svr = make();
+      if (!svr->is_valid())
+        return Error(Code::kInvalidArgument, "TLS: cannot load {} / {}", opts.cert_file, opts.key_file);
+      AddRoutes(*svr, sim_, l.host);
+      if (port == 0) {
+        port = svr->bind_to_any_port(l.address.c_str());
+        if (port < 0) return Error(Code::kIoError, "cannot bind {}", l.address);
+      } else if (!svr->bind_to_port(l.address.c_str(), port)) {
+        failed = l.address;
+        break;
+      }
+      servers.push_back(std::move(svr));
+    }
+    if (failed.empty()) break;
+    if (opts.port != 0 || attempt + 1 == kTries)
+      return Error(Code::kIoError, "cannot bind {}:{}", failed, port);
   }
   on_listening(port);
-  if (impl_->stop_requested) return OkStatus();
-  if (!svr.listen_after_bind() && !impl_->stop_requested)
-    return Error(Code::kIoError, "server on {}:{} failed", opts.host, port);
+  // Each listener serves on its own thread; this one waits for Stop() or a
+  // listener that ends by itself (a failure), then stops them all. httplib
+  // ignores a stop before the listener entered its loop and asserts on a
+  // second one, so each is stopped once, when running.
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<std::atomic<bool>>> done;
+  bool failed = false;
+  for (auto& svr : servers) {
+    done.push_back(std::make_unique<std::atomic<bool>>(false));
+    threads.emplace_back([this, &svr, flag = done.back().get(), &failed] {
+      bool ok = svr->listen_after_bind();
+      std::lock_guard lock(impl_->mu);
+      if (!ok && !impl_->stop_requested) failed = true;
+      flag->store(true);
+      impl_->cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(impl_->mu);
+    impl_->cv.wait(lock, [&] {
+      if (impl_->stop_requested) return true;
+      for (auto& d : done)
+        if (*d) return true;
+      return false;
+    });
+  }
+  for (size_t i = 0; i < servers.size(); ++i) {
+    bool stopped = false;
+    while (!*done[i]) {
+      if (!stopped && servers[i]->is_running()) {
+        servers[i]->stop();
+        stopped = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    threads[i].join();
+  }
+  if (failed) return Error(Code::kIoError, "a server on port {} failed", port);
   return OkStatus();
 }
 

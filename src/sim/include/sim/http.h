@@ -118,6 +118,20 @@ httplib::ContentProviderWithoutLength Metered(Sim& sim, const httplib::Request& 
 httplib::ContentReader Metered(Sim& sim, const httplib::Request& req,
                                const httplib::ContentReader& reader);
 
+// The host whose address received `req` (its local address), else the
+// master this endpoint plays (store.this_host). redirect.cc.
+std::string ReceivingHost(const Store& store, const httplib::Request& req);
+// §3.1: when the host that received `req` cannot see the SR(s) it involves
+// (a local SR whose PBD is on another host; shared SRs are seen by all),
+// answers 302 with Location <scheme>://<address of a host that sees them>
+// :<port><same path>?<same query> and returns true. The SRs: /export's VM
+// disks, /export_raw_vdi's and /import_raw_vdi's VDI (or sr_id|sr_uuid),
+// /import's sr_id|sr_uuid (else the pool's default SR); /host_backup and
+// /host_restore go to the host named by `host=` (a simulator extension:
+// XAPI backs up whichever host receives the request). Requests without a
+// valid session are left to the handler (401 there). redirect.cc.
+bool RedirectToSrHost(Sim& sim, const httplib::Request& req, httplib::Response& res);
+
 // Routes of the data-plane handlers (export.cc, import.cc, raw_vdi.cc).
 void AddExportRoutes(httplib::Server& svr, Sim& sim);
 void AddImportRoutes(httplib::Server& svr, Sim& sim);
