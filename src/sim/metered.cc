@@ -64,12 +64,19 @@ TransferMeter::TransferMeter(Sim& sim, const httplib::Request& req, bool sending
       remote_port_(req.remote_port),
       local_port_(req.local_port),
       sending_(sending),
-      faults_(sim.faults().TakeTransfer(req.path)),
       start_(std::chrono::steady_clock::now()) {
   sim.stats().CountRequest(path_);
 }
 
 size_t TransferMeter::Allow(size_t len) {
+  if (!armed_) {
+    // Taken at the first byte, not when the route starts: a request the
+    // handler answers with a 302 (or refuses) moves no body and must not
+    // use up a fault meant for the transfer.
+    armed_ = true;
+    faults_ = sim_.faults().TakeTransfer(path_);
+    start_ = std::chrono::steady_clock::now();
+  }
   if (dropped_) return 0;
   if (moved_ >= faults_.drop_after) {
     Moved(0);

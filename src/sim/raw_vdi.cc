@@ -315,8 +315,36 @@ void Import(Sim& sim, const httplib::Request& req, httplib::Response& res,
   std::string format = Param(req, "format");
   if (format.empty()) format = "raw";
   Result<VdiData> vdi = XapiError({"VDI_MISSING"});
+  std::string vdi_id = Param(req, "vdi");
+  std::string sr = Param(req, "sr_id"), sr_uuid = Param(req, "sr_uuid");
+  if (vdi_id.empty() && (!sr.empty() || !sr_uuid.empty())) {
+    // import_raw_vdi.ml: with an SR instead of a VDI, a new VDI of the
+    // body's size is created there; only raw can be imported that way.
+    if (format != "raw" && !format.empty())
+      return fail(400, XapiError({"INTERNAL_ERROR", "Importing a VHD directly into an SR not yet supported"}));
+    std::string session = Param(req, "session_id");
+    if (sr.empty()) {
+      auto r = sim.Call("SR.get_by_uuid", {XmlRpcValue(session), XmlRpcValue(sr_uuid)});
+      if (!r.ok()) return fail(400, r.status());
+      sr = r->str();
+    }
+    XmlRpcStruct rec{{"name_label", XmlRpcValue("import_raw_vdi")},
+                     {"name_description", XmlRpcValue("")},
+                     {"SR", XmlRpcValue(sr)},
+                     {"virtual_size", XmlRpcValue(std::to_string(length))},
+                     {"type", XmlRpcValue("user")},
+                     {"sharable", XmlRpcValue(false)},
+                     {"read_only", XmlRpcValue(false)},
+                     {"other_config", XmlRpcValue(XmlRpcStruct{})},
+                     {"xenstore_data", XmlRpcValue(XmlRpcStruct{})},
+                     {"sm_config", XmlRpcValue(XmlRpcStruct{})},
+                     {"tags", XmlRpcValue(XmlRpcArray{})}};
+    auto created = sim.Call("VDI.create", {XmlRpcValue(session), XmlRpcValue(std::move(rec))});
+    if (!created.ok()) return fail(400, created.status());
+    vdi_id = created->str();
+  }
   (void)sim.Update([&](Store& st) {
-    if (!Param(req, "vdi").empty()) vdi = Resolve(st, sim.state_dir(), Param(req, "vdi"));
+    if (!vdi_id.empty()) vdi = Resolve(st, sim.state_dir(), vdi_id);
     return OkStatus();
   });
   if (!vdi.ok()) return fail(400, vdi.status());

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace casulo::xapi {
 namespace {
 
@@ -91,7 +93,13 @@ Result<TransferOutcome> Upload(Session& session, const Endpoint& endpoint,
                                const HandlerOptions& options) {
   Endpoint target = endpoint;
   std::string path = req.path;
-  if (options.probe_redirect) {
+  // A probe must change nothing: an empty /import fails and an empty raw
+  // write onto a VDI writes nothing, but /import_raw_vdi with an SR would
+  // create an empty VDI, so that one goes unprobed.
+  bool creates = req.path.rfind("/import_raw_vdi", 0) == 0 &&
+                 std::any_of(req.query.begin(), req.query.end(),
+                             [](const auto& kv) { return kv.first == "sr_id" || kv.first == "sr_uuid"; });
+  if (options.probe_redirect && !creates) {
     // An empty body without task_id: a handler that does not redirect fails
     // its own task on the empty input and we go on with the real PUT.
     HandlerRequest probe = WithAuth(req, session.ref(), "");

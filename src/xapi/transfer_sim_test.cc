@@ -158,3 +158,40 @@ TEST_F(TransferSim, EventWatcherSeesLaterChangesOnly) {
 
 }  // namespace
 }  // namespace casulo::xapi
+
+namespace casulo::xapi {
+namespace {
+
+TEST_F(TransferSim, RawImportIntoAnSrCreatesTheVdi) {
+  auto pool = session_->Call("pool.get_all");
+  ASSERT_TRUE(pool.ok());
+  auto sr = session_->Call("pool.get_default_SR", {pool->array()[0]});
+  ASSERT_TRUE(sr.ok());
+  Bytes data(2 << 20, uint8_t{0x3c});
+  MemorySource src(data);
+  auto before = session_->Call("VDI.get_all");
+  auto r = Upload(*session_, ep_, {"/import_raw_vdi", {{"sr_id", sr->str()}, {"format", "raw"}}}, src,
+                  data.size(), Fast());
+  auto after = session_->Call("VDI.get_all");
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(after->array().size(), before->array().size() + 1) << "one VDI, no probe leftover";
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->task_result.is_string());
+  auto size = session_->Call("VDI.get_virtual_size", {r->task_result});
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(size->is_string() ? std::stoull(size->str()) : uint64_t(size->i()), data.size());
+  auto uuid = session_->Call("VDI.get_uuid", {r->task_result});
+  auto file = ReadFile(dir_.path() + "/vdi/" + uuid->str() + ".img");
+  ASSERT_TRUE(file.ok());
+  EXPECT_TRUE(*file == data);
+  // A VHD cannot be imported into an SR directly (import_raw_vdi.ml).
+  MemorySource again(data);
+  HandlerOptions o = Fast();
+  o.probe_redirect = false;
+  auto vhd = Upload(*session_, ep_, {"/import_raw_vdi", {{"sr_id", sr->str()}, {"format", "vhd"}}}, again,
+                    data.size(), o);
+  EXPECT_FALSE(vhd.ok());
+}
+
+}  // namespace
+}  // namespace casulo::xapi

@@ -106,6 +106,7 @@ class TransferMeter {
   int remote_port_ = -1, local_port_ = -1;
   bool sending_;
   TransferFaults faults_;
+  bool armed_ = false;  // faults_ taken (at the first byte)
   uint64_t moved_ = 0;
   bool dropped_ = false;
   std::chrono::steady_clock::time_point start_;
