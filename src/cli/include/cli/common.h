@@ -50,6 +50,7 @@ void AddInitCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action
 void AddBackupCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddBackupVmCommand(CLI::App& backup, const GlobalOptions& g, CommandAction& action);
 void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddRestoreVmCommand(CLI::App& restore, const GlobalOptions& g, CommandAction& action);
 void AddSnapshotsCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddCheckCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
