@@ -209,5 +209,34 @@ TEST_F(VmRestoreCli, FailureAfterDisksAreWrittenLeavesNothing) {
   EXPECT_EQ(Counts(), before);
 }
 
+TEST_F(VmRestoreCli, ExportVmXvaHoldsTheDisks) {
+  std::string point = Backup();
+  ASSERT_FALSE(point.empty());
+  RunResult r = h_.Run({"--json", "export", "vm", point, "--to", h_.Path("web.xva"), "--name", "web-export"}, env_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json out = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_EQ(out["disks"], 2);
+  EXPECT_EQ(out["vifs"], 1);
+  r = h_.Run({"--json", "inspect", h_.Path("web.xva")}, env_);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("web-export"), std::string::npos) << r.out;
+  nlohmann::json snaps = nlohmann::json::parse(h_.Run({"--json", "snapshots"}, env_).out, nullptr, false);
+  ASSERT_TRUE(snaps.is_array() && !snaps.empty());
+  int checked = 0;
+  for (const auto& d : snaps.back()["disks"]) {
+    std::string name = "debian-web disk " + d["labels"]["userdevice"].get<std::string>();
+    std::string raw = h_.Path("disk" + d["labels"]["userdevice"].get<std::string>() + ".raw");
+    r = h_.Run({"convert", h_.Path("web.xva"), raw, "--to", "raw", "--disk", name}, env_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Bytes got = h_.Read(std::filesystem::path(raw).filename()), want = VdiFile(d["key"]);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(got == want) << name << " differs from VDI " << d["key"];
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
+  r = h_.Run({"export", "vm", point, "--to", h_.Path("web.xva")}, env_);
+  EXPECT_NE(r.exit_code, 0) << "an existing file is not replaced without --overwrite";
+}
+
 }  // namespace
 }  // namespace casulo::testing

@@ -98,11 +98,7 @@ Result<DiskVhdPlan> PlanDiskVhd(repo::Repository& repo, const repo::SnapshotDisk
   return plan;
 }
 
-Status WriteDiskVhd(repo::Repository& repo, const repo::SnapshotDisk& disk, const DiskVhdPlan& plan,
-                    Sink& sink) {
-  formats::VhdWriteOptions o;
-  o.virtual_size = disk.size;
-  ASSIGN_OR_RETURN(auto w, formats::VhdWriter::Create(sink, o, plan.blocks));
+Status WriteDiskExtents(repo::Repository& repo, const repo::SnapshotDisk& disk, formats::ExtentWriter& w) {
   repo::TreeReader tree(disk.tree, [&repo](const Hash256& id) { return repo.LoadBlob(id); });
   for (uint64_t i = 0; i < tree.count(); ++i) {
     if (CancelRequested()) return Status(Code::kCancelled, "interrupted");
@@ -113,8 +109,17 @@ Status WriteDiskVhd(repo::Repository& repo, const repo::SnapshotDisk& disk, cons
     if (data.size() != len)
       return Error(Code::kCorruption, "disk {}: chunk {} has {} bytes, expected {}", disk.key, id.ShortHex(),
                    data.size(), len);
-    RETURN_IF_ERROR(w->Write({i * disk.chunk_size, ByteSpan(data)}));
+    RETURN_IF_ERROR(w.Write({i * disk.chunk_size, ByteSpan(data)}));
   }
+  return OkStatus();
+}
+
+Status WriteDiskVhd(repo::Repository& repo, const repo::SnapshotDisk& disk, const DiskVhdPlan& plan,
+                    Sink& sink) {
+  formats::VhdWriteOptions o;
+  o.virtual_size = disk.size;
+  ASSIGN_OR_RETURN(auto w, formats::VhdWriter::Create(sink, o, plan.blocks));
+  RETURN_IF_ERROR(WriteDiskExtents(repo, disk, *w));
   return w->Finish();
 }
 

@@ -61,6 +61,7 @@ void AddKeyCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action)
 void AddUnlockCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddInspectCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddConvertCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddExportCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddPoolCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 
 }  // namespace casulo::cli

@@ -15,6 +15,10 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/stream.h"
+#include "formats/checksum.h"
+#include "formats/compress.h"
+#include "formats/disk.h"
 #include "formats/xmlrpc.h"
 #include "repo/repository.h"
 #include "xapi/session.h"
@@ -83,8 +87,30 @@ struct DiskVhdPlan {
   uint64_t encoded_size = 0;  // the Content-Length
 };
 Result<DiskVhdPlan> PlanDiskVhd(repo::Repository& repo, const repo::SnapshotDisk& disk);
+// Feeds the non-zero chunks of a disk's tree to `w` as extents, ascending;
+// does not call w.Finish().
+Status WriteDiskExtents(repo::Repository& repo, const repo::SnapshotDisk& disk, formats::ExtentWriter& w);
 // Writes the VHD of `plan` into `sink` (not Finish()ed).
 Status WriteDiskVhd(repo::Repository& repo, const repo::SnapshotDisk& disk, const DiskVhdPlan& plan,
                     Sink& sink);
+
+// `export vm`: the point as one XVA (ova.xml built by formats::BuildOvaXml
+// from the stored records, each disk's non-zero chunks as XVA chunks), for
+// `xe vm-import` or any XVA reader. The VM gets a fresh uuid and mac_seed
+// (so importing next to the original clashes with nothing) and VIFs blank
+// MACs, which XAPI derives from that seed.
+struct VmExportOptions {
+  std::string name;  // "" = the stored name
+  formats::ChunkChecksum checksum = formats::ChunkChecksum::kXxh64;
+  formats::Compression compression = formats::Compression::kNone;
+};
+struct VmExportReport {
+  std::string vm_name;
+  size_t disks = 0, vifs = 0;
+  uint64_t virtual_size = 0, data_bytes = 0;
+};
+// Writes the XVA into `out` and finishes it.
+Result<VmExportReport> ExportVmXva(repo::Repository& repo, const repo::Snapshot& point, Sink& out,
+                                   const VmExportOptions& options);
 
 }  // namespace casulo::engine
