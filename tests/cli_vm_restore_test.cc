@@ -184,8 +184,9 @@ TEST_F(VmRestoreCli, UnmappableNetworkFailsAndLeavesNothing) {
   EXPECT_NE(r.err.find("--network-map"), std::string::npos) << r.err;
   EXPECT_EQ(Counts(), before);
 
-  // Mapped, it goes through onto the renamed network.
-  r = h_.Run({"--json", "restore", "vm", point, "--pool", "other", "--network-map", "Bond 0+1=Bond renamed"}, env_);
+  // Mapped, it goes through onto the renamed network, with the MAC kept.
+  r = h_.Run({"--json", "restore", "vm", point, "--pool", "other", "--network-map", "Bond 0+1=Bond renamed",
+              "--keep-macs"}, env_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json out = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_EQ(out["vifs"].size(), 1u);
@@ -193,6 +194,12 @@ TEST_F(VmRestoreCli, UnmappableNetworkFailsAndLeavesNothing) {
   EXPECT_EQ(out["vifs"][0]["matched_by"], "map");
   db = Db();
   EXPECT_EQ(Networks(db, RefOf(db, "VM", "uuid", out["vm"])), std::multiset<std::string>{net});
+  std::string source;
+  for (const auto& [ref, rec] : db["objects"]["VM"].items())
+    if (rec["name_label"] == "debian-web" && rec["uuid"] != out["vm"]) source = ref;
+  ASSERT_FALSE(source.empty());
+  std::string old_vif = db["objects"]["VM"][source]["VIFs"][0];
+  EXPECT_EQ(out["vifs"][0]["mac"], db["objects"]["VIF"][old_vif]["MAC"]);
 }
 
 TEST_F(VmRestoreCli, FailureAfterDisksAreWrittenLeavesNothing) {
