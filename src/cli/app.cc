@@ -49,6 +49,7 @@ int Main(int argc, char** argv) {
   AddUnlockCommand(app, g, action);
   AddInspectCommand(app, g, action);
   AddConvertCommand(app, g, action);
+  AddExportCommand(app, g, action);
   AddPoolCommand(app, g, action);
 
   try {

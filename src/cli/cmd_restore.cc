@@ -120,6 +120,7 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
   };
   sub->callback(run);
   disk->callback(run);
+  AddRestoreVmCommand(*restore, g, action);
 }
 
 }  // namespace casulo::cli

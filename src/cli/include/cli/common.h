@@ -50,6 +50,7 @@ void AddInitCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action
 void AddBackupCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddBackupVmCommand(CLI::App& backup, const GlobalOptions& g, CommandAction& action);
 void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddRestoreVmCommand(CLI::App& restore, const GlobalOptions& g, CommandAction& action);
 void AddSnapshotsCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddCheckCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddForgetCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
@@ -60,6 +61,7 @@ void AddKeyCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action)
 void AddUnlockCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddInspectCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddConvertCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
+void AddExportCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 void AddPoolCommand(CLI::App& app, const GlobalOptions& g, CommandAction& action);
 
 }  // namespace casulo::cli
