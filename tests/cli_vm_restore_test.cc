@@ -99,7 +99,7 @@ TEST_F(VmRestoreCli, NewVmInAnotherSrWithIdenticalDisksThenStart) {
   ASSERT_FALSE(local.empty());
   ASSERT_FALSE(source.empty());
 
-  RunResult r = h_.Run({"--json", "restore", "vm", point, "--pool", "demo", "--sr", "Local storage", "--name",
+  RunResult r = h_.Run({"--json", "restore", "vm", point, "--pool", "demo", "--sr", db["objects"]["SR"][local]["uuid"].get<std::string>(), "--name",
                         "web-restored"}, env_);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   nlohmann::json out = nlohmann::json::parse(r.out, nullptr, false);
@@ -209,7 +209,10 @@ TEST_F(VmRestoreCli, FailureAfterDisksAreWrittenLeavesNothing) {
   std::string cmd = std::string(CASULO_SIM_BIN) + " fault --state " + state_ +
                     " error:VIF.create:1:INTERNAL_ERROR,injected >/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  RunResult r = h_.Run({"restore", "vm", point, "--pool", "demo", "--sr", "Local storage"}, env_);
+  // Two hosts have a "Local storage" SR: the uuid names one.
+  nlohmann::json sdb = Db();
+  std::string sr = sdb["objects"]["SR"][RefOf(sdb, "SR", "name_label", "Local storage")]["uuid"];
+  RunResult r = h_.Run({"restore", "vm", point, "--pool", "demo", "--sr", sr}, env_);
   EXPECT_NE(r.exit_code, 0) << r.out;
   EXPECT_NE(r.err.find("VIF.create"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("cleanup"), std::string::npos) << "cleanup went through: " << r.err;
