@@ -99,8 +99,9 @@ RunResult CliHarness::Run(const std::vector<std::string>& args,
   return r;
 }
 
-pid_t CliHarness::Start(const std::vector<std::string>& args, const std::string& tag) const {
-  return Spawn(args, Env({}), Path(tag + ".out"), Path(tag + ".err"));
+pid_t CliHarness::Start(const std::vector<std::string>& args, const std::string& tag,
+                        const std::map<std::string, std::string>& env) const {
+  return Spawn(args, Env(env), Path(tag + ".out"), Path(tag + ".err"));
 }
 
 void CliHarness::Init(const std::vector<std::string>& extra) const {

@@ -32,8 +32,10 @@ class CliHarness {
   // (an empty value unsets the variable).
   RunResult Run(const std::vector<std::string>& args,
                 const std::map<std::string, std::string>& env = {}) const;
-  // Starts casulo without waiting; returns its pid (output goes to files).
-  pid_t Start(const std::vector<std::string>& args, const std::string& tag) const;
+  // Starts casulo without waiting; returns its pid (output goes to files
+  // TAG.out and TAG.err); `env` as for Run.
+  pid_t Start(const std::vector<std::string>& args, const std::string& tag,
+              const std::map<std::string, std::string>& env = {}) const;
   // Waits for a started process; returns its exit code (128+N for signal N).
   static int Wait(pid_t pid);
 

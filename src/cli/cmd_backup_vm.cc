@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "core/cancel.h"
 #include "cmd_pool.h"
 #include "engine/vm_backup.h"
 
@@ -75,7 +76,8 @@ Result<std::vector<std::pair<std::string, std::string>>> SelectVms(xapi::Session
 nlohmann::json ReportJson(const engine::VmBackupReport& r) {
   nlohmann::json j = {{"vm", r.vm_uuid},       {"name", r.vm_name},         {"snapshot", r.snapshot_id},
                       {"parent", r.parent_id}, {"skipped", r.skipped},      {"note", r.skip_reason},
-                      {"read_bytes", r.read_bytes}, {"new_bytes", r.new_bytes}, {"phases", r.phase_seconds}};
+                      {"read_bytes", r.read_bytes}, {"new_bytes", r.new_bytes}, {"phases", r.phase_seconds},
+                      {"swept", r.swept}};
   for (const auto& d : r.disks)
     j["disks"].push_back({{"key", d.key}, {"name", d.name}, {"transport", d.transport},
                           {"fallbacks", d.fallbacks}, {"size", d.size}, {"read_bytes", d.read_bytes},
@@ -102,6 +104,7 @@ void PrintReport(const engine::VmBackupReport& r) {
   for (const char* p : {"preflight", "snapshot", "metadata", "disks", "commit", "cleanup"})
     if (r.phase_seconds.count(p)) phases += fmt::format(" {} {:.2f}s", p, r.phase_seconds.at(p));
   std::printf("  phases:%s\n", phases.c_str());
+  for (const auto& w : r.swept) std::printf("  removed a leftover of an earlier run: %s\n", w.c_str());
   if (!r.skip_reason.empty()) std::printf("  warning: %s\n", r.skip_reason.c_str());
 }
 
@@ -122,6 +125,10 @@ Status RunBackupVm(const GlobalOptions& g, const VmArgs& a) {
   Status first;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [name, uuid] : vms) {
+    if (CancelRequested()) {
+      if (first.ok()) first = Status(Code::kCancelled, "interrupted before VM " + name);
+      break;
+    }
     if (!g.quiet && !g.json) std::fprintf(stderr, "backing up %s (%s)\n", name.c_str(), uuid.c_str());
     auto r = engine::BackupVm(*session, ep, *repo, uuid, o);
     if (!r.ok()) {

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "core/cancel.h"
 #include "engine/disk.h"
 #include "formats/raw.h"
 #include "vm_internal.h"
@@ -78,7 +79,9 @@ Result<Bytes> MetadataDocument(xapi::Session& s, const xapi::Endpoint& ep, const
   for (const auto& vtpm : Refs(vm_rec, "VTPMs")) doc["vtpms"][vtpm] = text(RecordOf(s, "VTPM", vtpm));
   Bytes xva;
   BytesSink sink(&xva);
-  auto meta = xapi::Download(s, ep, {"/export_metadata", {{"ref", snap_ref}}}, sink);
+  xapi::HandlerOptions ho;
+  ho.task_label = kTaskPrefix + Str(vm_rec, "name_label");
+  auto meta = xapi::Download(s, ep, {"/export_metadata", {{"ref", snap_ref}}}, sink, ho);
   if (meta.ok()) {
     std::string b64(((xva.size() + 2) / 3) * 4, '\0');
     static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -131,24 +134,39 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
       for (const char* k : {kCbtBase, kVhdBase})
         if (d.labels.count(k)) bases.push_back(d.labels.at(k));
   }
-  ASSIGN_OR_RETURN(auto swept, SweepLeftovers(s, vm_rec, vm_uuid, bases));
-  (void)swept;
+  ASSIGN_OR_RETURN(rep.swept,
+                   SweepLeftovers(s, vm_ref, vm_rec, vm_uuid, bases).With("removing leftovers of an earlier run"));
+  if (!rep.swept.empty()) {
+    ASSIGN_OR_RETURN(vm_rec, Call(s, "VM.get_record", {vm_ref}));
+  }
 
   Undo undo;
+  // A step that fails while SIGINT/SIGTERM is pending failed because of it
+  // (an aborted transfer's task says VDI_IO_ERROR): the run is cancelled.
   auto fail = [&](Status st) -> Status {
+    if (CancelRequested() && st.code() != Code::kCancelled)
+      st = Status(Code::kCancelled, "interrupted: " + st.ToString());
     std::vector<std::string> errs = undo.RunAll();
     for (const auto& e : errs) st = std::move(st).With("cleanup: " + e);
     return st;
   };
-  const std::string reason = "casulo backup running";
+  // Polled between steps: SIGINT/SIGTERM stop the run here, and `fail`
+  // undoes what was done (the transfers stop on the same flag).
+  auto interrupted = [] { return Status(Code::kCancelled, "interrupted"); };
+  undo.Add("removing our finished tasks", [&s, vm_rec] {
+    RemoveFinishedTasks(s, vm_rec, nullptr);
+    return OkStatus();
+  });
   for (const char* op : {"pool_migrate", "migrate_send"}) {
     if (!MapValue(vm_rec, "blocked_operations", op).empty()) continue;
-    Status st = Call(s, "VM.add_to_blocked_operations", {vm_ref, XmlRpcValue(op), XmlRpcValue(reason)}).status();
+    Status st =
+        Call(s, "VM.add_to_blocked_operations", {vm_ref, XmlRpcValue(op), XmlRpcValue(kBlockReason)}).status();
     if (!st.ok()) return fail(std::move(st).With("blocking " + std::string(op)));
     undo.Add(std::string("unblocking ") + op, [&s, vm_ref, op] {
-      return Call(s, "VM.remove_from_blocked_operations", {vm_ref, XmlRpcValue(op)}).status();
+      return CleanupCall(s, "VM.remove_from_blocked_operations", {vm_ref, XmlRpcValue(op)}).status();
     });
   }
+  if (CancelRequested()) return fail(interrupted());
   if (opt.enable_cbt) {
     for (const auto& vbd : Refs(vm_rec, "VBDs")) {
       XmlRpcValue rec = RecordOf(s, "VBD", vbd);
@@ -193,6 +211,7 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
     jobs.push_back(std::move(job));
   }
   rep.phase_seconds["snapshot"] = Since(t);
+  if (CancelRequested()) return fail(interrupted());
 
   t = Clock::now();
   phase("metadata");
@@ -204,10 +223,12 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
   auto meta_tree = BackupDiskExtents(repo, **meta_reader, {});
   if (!meta_tree.ok()) return fail(std::move(meta_tree).status().With("storing the metadata"));
   rep.phase_seconds["metadata"] = Since(t);
+  if (CancelRequested()) return fail(interrupted());
 
   t = Clock::now();
   std::vector<repo::SnapshotDisk> disks;
   for (const auto& job : jobs) {
+    if (CancelRequested()) return fail(interrupted());
     auto out = BackupOneDisk(s, ep, repo, job, opt);
     if (!out.ok()) return fail(std::move(out).status());
     // What this run keeps for the next: the snapshot VDI itself, as
@@ -219,6 +240,7 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
     disks.push_back(std::move(out->disk));
   }
   rep.phase_seconds["disks"] = Since(t);
+  if (CancelRequested()) return fail(interrupted());
 
   t = Clock::now();
   phase("commit");
@@ -255,20 +277,20 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
   if (!st.ok()) problems.push_back(st.ToString());
   for (const auto& job : jobs) {
     if (!job.cbt) continue;
-    Status dd = Call(s, "VDI.data_destroy", {XmlRpcValue(job.snap_vdi_ref)}).status();
+    Status dd = CleanupCall(s, "VDI.data_destroy", {XmlRpcValue(job.snap_vdi_ref)}).status();
     if (!dd.ok()) problems.push_back("data_destroy " + job.snap_vdi_uuid + ": " + dd.ToString());
   }
   // The previous bases are superseded.
   for (const auto& b : bases) {
     auto ref = s.Call("VDI.get_by_uuid", {XmlRpcValue(b)});
-    if (ref.ok()) (void)Call(s, "VDI.destroy", {*ref});
+    if (ref.ok()) (void)CleanupCall(s, "VDI.destroy", {*ref});
   }
   // Only the unblocking steps remain in `undo` that matter; the snapshot
   // removal is dropped by re-creating the list.
   undo = Undo();
   for (const char* op : {"pool_migrate", "migrate_send"}) {
     if (!MapValue(vm_rec, "blocked_operations", op).empty()) continue;
-    Status u = Call(s, "VM.remove_from_blocked_operations", {vm_ref, XmlRpcValue(op)}).status();
+    Status u = CleanupCall(s, "VM.remove_from_blocked_operations", {vm_ref, XmlRpcValue(op)}).status();
     if (!u.ok()) problems.push_back(u.ToString());
   }
   rep.phase_seconds["cleanup"] = Since(t);

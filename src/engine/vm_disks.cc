@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "core/cancel.h"
 #include "core/pipe.h"
 #include "engine/disk.h"
 #include "formats/vhd_reader.h"
@@ -77,7 +78,7 @@ Result<DiskBackupResult> VhdStream(xapi::Session& s, const xapi::Endpoint& ep, r
   Pipe pipe;
   Result<xapi::TransferOutcome> dl = Status(Code::kInternal, "not run");
   xapi::HandlerOptions ho;
-  ho.task_label = "casulo export " + job.name;
+  ho.task_label = kTaskPrefix + job.name;
   std::thread t([&] {
     dl = xapi::Download(s, ep, req, pipe.sink(), ho);
     pipe.CloseWrite(dl.ok() ? OkStatus() : dl.status());
@@ -121,9 +122,13 @@ Result<DiskOutcome> BackupOneDisk(xapi::Session& s, const xapi::Endpoint& ep, re
   std::vector<std::string> fallbacks;
   std::string transport;
   Result<DiskBackupResult> r = Status(Code::kUnsupported, "no transport");
+  // A cancelled attempt ends the disk: the next transport would only be
+  // cancelled too, and its reason is not a fallback.
   auto attempt = [&](std::string name, auto&& fn) {
-    if (r.ok()) return;
+    if (r.ok() || r.status().code() == Code::kCancelled) return;
     r = fn();
+    if (!r.ok() && CancelRequested() && r.status().code() != Code::kCancelled)
+      r = Status(Code::kCancelled, "interrupted: " + r.status().ToString());
     if (r.ok()) {
       transport = std::move(name);
     } else if (r.status().code() != Code::kCancelled) {

@@ -23,6 +23,13 @@ inline constexpr const char* kTagRun = "casulo:run";  // the run that made it
 // Labels of a disk in the recovery point naming the VDI kept for the next run.
 inline constexpr const char* kCbtBase = "cbt_base";  // a cbt_metadata VDI
 inline constexpr const char* kVhdBase = "vhd_base";  // a snapshot VDI kept whole
+// The reason of the blocked_operations we set on the source VM. VM.snapshot
+// copies blocked_operations, so a snapshot VM carrying it is ours even when
+// a kill came before it was tagged.
+inline constexpr const char* kBlockReason = "casulo backup running";
+// Label prefix of the tasks our transfers create (task.create name_label);
+// the rest of the label names the VM's disk or the VM.
+inline constexpr const char* kTaskPrefix = "casulo export ";
 
 std::string Str(const XmlRpcValue& rec, std::string_view field);
 bool Bool(const XmlRpcValue& rec, std::string_view field);
@@ -33,6 +40,9 @@ std::string MapValue(const XmlRpcValue& rec, std::string_view field, std::string
 // session.Call with the busy errors retried (TOO_MANY_PENDING_TASKS,
 // OTHER_OPERATION_IN_PROGRESS, VDI_IN_USE).
 Result<XmlRpcValue> Call(xapi::Session& s, std::string_view method, XmlRpcArray params);
+// The same for cleanup steps: retried even after SIGINT/SIGTERM set the
+// cancel flag, since cleanup is what a cancelled run still has to do.
+Result<XmlRpcValue> CleanupCall(xapi::Session& s, std::string_view method, XmlRpcArray params);
 
 // Undo steps, run newest first by RunAll (on failure, and for the parts of
 // success that are cleanup). Each step's failure is logged into `errors`
@@ -54,11 +64,20 @@ class Undo {
 // those in `keep` (uuids).
 Status DestroySnapshotVm(xapi::Session& s, const std::string& snap_ref, const std::vector<std::string>& keep);
 
+// Destroys finished tasks labelled kTaskPrefix + the VM's or one of its
+// disks' name. Pending ones are left: they may be a live run's. A transfer
+// whose task finished while we were cancelling it leaves such a task
+// (WaitForTask returns when task.cancel is refused).
+void RemoveFinishedTasks(xapi::Session& s, const XmlRpcValue& vm_rec, std::vector<std::string>* removed);
+
 // Removes what an earlier, killed run of ours left: snapshot VMs of `vm`
-// tagged with our kTagVm, and snapshot VDIs of its disks tagged so, except
-// the VDIs in `keep` (the bases the latest recovery point names).
-// Returns what it removed, for the log.
-Result<std::vector<std::string>> SweepLeftovers(xapi::Session& s, const XmlRpcValue& vm_rec,
+// tagged with our kTagVm (or carrying kBlockReason), snapshot VDIs of its
+// disks tagged so, except the VDIs in `keep` (the bases the latest recovery
+// point names), finished tasks labelled kTaskPrefix + one of its disks' or
+// its own name (their owner died before destroying them), and
+// blocked_operations holding kBlockReason. Returns what it removed, for the
+// log; `vm_rec` should be read again when it is not empty.
+Result<std::vector<std::string>> SweepLeftovers(xapi::Session& s, const XmlRpcValue& vm_ref, const XmlRpcValue& vm_rec,
                                                 const std::string& vm_uuid, const std::vector<std::string>& keep);
 
 struct DiskJob {

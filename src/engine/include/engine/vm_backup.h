@@ -45,6 +45,8 @@ struct VmBackupReport {
   bool skipped = false;
   std::string skip_reason;
   std::vector<VmDiskReport> disks;
+  // What earlier, killed runs had left in the pool and this run removed.
+  std::vector<std::string> swept;
   std::map<std::string, double> phase_seconds;  // preflight, snapshot, metadata, disks, commit, cleanup
   uint64_t read_bytes = 0, new_bytes = 0;
 };
