@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kBlockReason = "casulo restore in progress";
+constexpr const char* kRestoreBlockReason = "casulo restore in progress";
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -299,7 +299,7 @@ Result<VmRestoreReport> RestoreVm(xapi::Session& s, const xapi::Endpoint& ep, re
   XmlRpcValue stored_blocked = Field(m.vm, "blocked_operations", EmptyMap());
   XmlRpcValue blocked = stored_blocked;
   for (const char* op : {"start", "start_on"})
-    if (blocked.Find(op) == nullptr) blocked.Set(op, XmlRpcValue(kBlockReason));
+    if (blocked.Find(op) == nullptr) blocked.Set(op, XmlRpcValue(kRestoreBlockReason));
   if (Status st = Call(s, "VM.set_blocked_operations", {vm, blocked}).status(); !st.ok())
     return fail(std::move(st).With("blocking start"));
   auto rec = Call(s, "VM.get_record", {vm});
