@@ -298,6 +298,7 @@ Result<TransferReply> Transfer(const Endpoint& endpoint, std::string_view path_q
         new_pq += pq.substr(pq.find('?'));
       ep.url = base;
       pq = new_pq;
+      if (opt.redirected_to != nullptr) *opt.redirected_to = ep.url + pq;
       continue;
     }
     if (!Is2xx(status)) return HttpError(status, x.err_body).With(what);

@@ -105,9 +105,11 @@ Result<TransferOutcome> Upload(Session& session, const Endpoint& endpoint,
     HandlerRequest probe = WithAuth(req, session.ref(), "");
     MemorySource empty({});
     TransferOptions once = options.transfer;
-    Result<TransferReply> r = HttpPut(endpoint, BuildPathQuery(probe.path, probe.query), empty, 0, once);
-    if (r.ok() && !r->final_url.empty()) {
-      std::string_view url = r->final_url;
+    std::string moved_to;
+    once.redirected_to = &moved_to;
+    (void)HttpPut(endpoint, BuildPathQuery(probe.path, probe.query), empty, 0, once);
+    if (!moved_to.empty()) {
+      std::string_view url = moved_to;
       size_t scheme = url.find("://");
       size_t slash = url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
       if (slash != std::string_view::npos) {

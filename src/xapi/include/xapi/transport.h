@@ -65,6 +65,10 @@ struct TransferOptions {
   const std::atomic<bool>* cancel = &CancelFlag();
   // 302 answers followed (XAPI redirects to the host that sees the SR).
   int max_redirects = 3;
+  // When set, receives the URL of every redirect followed (the last one
+  // stays), whether or not the transfer then succeeds: a PUT probe learns
+  // where the handler lives even when the empty body is refused there.
+  std::string* redirected_to = nullptr;
   // Seconds with no progress before failing; 0 = never.
   long stall_timeout_seconds = 300;
 };
