@@ -137,9 +137,7 @@ Status WriteDisks(formats::XvaReader& xva, const Created& c) {
     for (;;) {
       ASSIGN_OR_RETURN(std::optional<formats::Extent> e, disk->Next());
       if (!e) break;
-      bool zero = true;
-      for (size_t i = 0; i < e->data.size() && zero; ++i) zero = e->data[i] == 0;
-      if (f.valid() && !zero) RETURN_IF_ERROR(f.PWrite(e->offset, e->data));
+      if (f.valid() && !IsAllZero(e->data)) RETURN_IF_ERROR(f.PWrite(e->offset, e->data));
     }
   }
 }
