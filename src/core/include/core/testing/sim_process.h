@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ class SimProcess {
     }
     pid_ = fork();
     if (pid_ == 0) {
+      // A test killed before its destructors run must not leave a server.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);
