@@ -80,7 +80,12 @@ Result<XmlRpcValue> WaitForTask(Session& session, const std::string& task_ref,
       // destroyed) rather than running on unobserved.
       cancel_sent = true;
       auto c = session.Call("task.cancel", {XmlRpcValue(task_ref)});
-      if (!c.ok()) {  // not cancellable: we stop waiting; XAPI finishes it
+      if (!c.ok()) {
+        // Refused: either it just finished (then it is ours to destroy) or
+        // it cannot be cancelled (we stop waiting; XAPI finishes it).
+        auto again = session.Call("task.get_status", {XmlRpcValue(task_ref)});
+        if (again.ok() && again->is_string() && again->str() != "pending" && again->str() != "cancelling")
+          destroy();
         return Status(Code::kCancelled, "cancelled while waiting for task " + task_ref);
       }
     }

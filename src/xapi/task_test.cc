@@ -96,6 +96,19 @@ TEST(TaskTest, CancelAsksXapiAndReportsCancelled) {
                                                "task.cancel", "task.get_record", "task.destroy"));
 }
 
+TEST(TaskTest, CancelRefusedBecauseJustFinishedStillDestroysTheTask) {
+  Fixture f;
+  f.cancel = true;
+  f.script->Ok(TaskRecord("pending", 0.9));
+  f.script->Fail({"OPERATION_NOT_ALLOWED", "task OpaqueRef:t is not pending"});  // task.cancel
+  f.script->Ok("success");  // task.get_status
+  f.script->Ok("");         // task.destroy
+  auto r = WaitForTask(f.session, "OpaqueRef:t", f.wait);
+  EXPECT_EQ(r.status().code(), Code::kCancelled);
+  EXPECT_THAT(f.script->Methods(), ElementsAre("session.login_with_password", "task.get_record",
+                                               "task.cancel", "task.get_status", "task.destroy"));
+}
+
 TEST(TaskTest, GoneTaskIsAnError) {
   Fixture f;
   f.script->Fail({"HANDLE_INVALID", "task", "OpaqueRef:t"});
