@@ -54,7 +54,9 @@ try {
   }
 
   if (steps.has('import')) {
-    const [srRef] = Object.entries(await xapi.call('SR.get_all_records')).find(([, r]) => r.content_type !== 'iso') ?? []
+    // The pool's default SR (shared). A host-local SR of a pool member makes
+    // the master answer 302, which this check does not cover yet.
+    const srRef = await xapi.call('pool.get_default_SR', (await xapi.call('pool.get_all'))[0])
     const result = await xapi.putResource(xva, '/import/', { query: { sr_id: srRef }, task: true })
     log('import', { result: String(result).slice(0, 200) })
   }
