@@ -51,6 +51,29 @@ class BlockSource {
   virtual uint64_t bytes_read() const = 0;  // bytes taken from the source
 };
 
+// Calls fn(first block index, bytes) for every run of adjacent data blocks of
+// `b` whose buffers are adjacent too, so a source reads each run at once.
+template <typename Fn>
+Status ForEachDataRun(const Batch& b, uint32_t chunk, Fn&& fn) {
+  size_t i = 0;
+  while (i < b.blocks.size()) {
+    if (b.blocks[i].kind != Block::kData) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    uint64_t len = 0;
+    while (j < b.blocks.size() && b.blocks[j].kind == Block::kData &&
+           b.blocks[j].data_offset == b.blocks[i].data_offset + (j - i) * chunk) {
+      len += b.blocks[j].length;
+      ++j;
+    }
+    RETURN_IF_ERROR(fn(i, len));
+    i = j;
+  }
+  return OkStatus();
+}
+
 // The parent image an incremental is made against.
 struct ParentImage {
   repo::TreeReader* tree = nullptr;

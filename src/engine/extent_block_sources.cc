@@ -188,25 +188,12 @@ class RandomBlockSource final : public BlockSource {
   }
 
   Status ReadRuns(Batch& b) {
-    size_t i = 0;
-    while (i < b.blocks.size()) {
-      if (b.blocks[i].kind != Block::kData) {
-        ++i;
-        continue;
-      }
-      size_t j = i;
-      uint64_t len = 0;
-      while (j < b.blocks.size() && b.blocks[j].kind == Block::kData &&
-             b.blocks[j].data_offset == b.blocks[i].data_offset + (j - i) * chunk_) {
-        len += b.blocks[j].length;
-        ++j;
-      }
+    return ForEachDataRun(b, chunk_, [&](size_t i, uint64_t len) -> Status {
       const uint64_t off = (b.first + i) * chunk_;
       RETURN_IF_ERROR(ReadAtExact(src_, off, {b.data.get() + b.blocks[i].data_offset, len}, "disk"));
       bytes_read_ += len;
-      i = j;
-    }
-    return OkStatus();
+      return OkStatus();
+    });
   }
 
   const RandomSource& src_;

@@ -101,28 +101,15 @@ class FileBlockSource final : public BlockSource {
   // with O_DIRECT when the input allows it (no page-cache copy, no cache
   // pollution), except for an unaligned tail.
   Status ReadRuns(Batch& b, MutableByteSpan buf) {
-    size_t i = 0;
-    while (i < b.blocks.size()) {
-      if (b.blocks[i].kind != Block::kData) {
-        ++i;
-        continue;
-      }
-      size_t j = i;
-      uint64_t len = 0;
-      while (j < b.blocks.size() && b.blocks[j].kind == Block::kData &&
-             b.blocks[j].data_offset == b.blocks[i].data_offset + (j - i) * chunk_) {
-        len += b.blocks[j].length;
-        ++j;
-      }
+    return ForEachDataRun(b, chunk_, [&](size_t i, uint64_t len) -> Status {
       uint64_t off = (b.first + i) * chunk_;
       MutableByteSpan dst = buf.subspan(b.blocks[i].data_offset, len);
       uint64_t direct = in_.direct.valid() ? len & ~uint64_t(kDirectIoAlign - 1) : 0;
       if (direct) RETURN_IF_ERROR(in_.direct.PReadFull(off, dst.first(direct)));
       if (direct < len) RETURN_IF_ERROR(in_.file.PReadFull(off + direct, dst.subspan(direct)));
       bytes_read_ += len;
-      i = j;
-    }
-    return OkStatus();
+      return OkStatus();
+    });
   }
 
   ImageInput& in_;

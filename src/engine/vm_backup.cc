@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
 #include "core/cancel.h"
 #include "engine/disk.h"
@@ -83,17 +84,9 @@ Result<Bytes> MetadataDocument(xapi::Session& s, const xapi::Endpoint& ep, const
   ho.task_label = kTaskPrefix + Str(vm_rec, "name_label");
   auto meta = xapi::Download(s, ep, {"/export_metadata", {{"ref", snap_ref}}}, sink, ho);
   if (meta.ok()) {
-    std::string b64(((xva.size() + 2) / 3) * 4, '\0');
-    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < xva.size(); i += 3) {
-      uint32_t v = uint32_t(xva[i]) << 16 | (i + 1 < xva.size() ? uint32_t(xva[i + 1]) << 8 : 0) |
-                   (i + 2 < xva.size() ? xva[i + 2] : 0);
-      b64[o++] = k[v >> 18 & 63];
-      b64[o++] = k[v >> 12 & 63];
-      b64[o++] = i + 1 < xva.size() ? k[v >> 6 & 63] : '=';
-      b64[o++] = i + 2 < xva.size() ? k[v & 63] : '=';
-    }
+    std::string b64(sodium_base64_ENCODED_LEN(xva.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+    sodium_bin2base64(b64.data(), b64.size(), xva.data(), xva.size(), sodium_base64_VARIANT_ORIGINAL);
+    b64.pop_back();  // the terminating NUL
     doc["export_metadata_xva"] = b64;
   } else {
     doc["export_metadata_error"] = meta.status().ToString();

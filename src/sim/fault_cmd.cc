@@ -42,15 +42,12 @@ int RunFaultCommand(int argc, char** argv) {
     else return Usage();
   }
   if (state.empty() || (specs.empty() && !list && !clear)) return Usage();
-  auto endpoint = ReadFile(state + "/endpoint");
-  if (!endpoint.ok()) {
-    std::fprintf(stderr, "casulo-sim fault: %s (is the simulator running?)\n",
-                 endpoint.status().ToString().c_str());
+  auto url = ReadEndpoint(state);
+  if (!url.ok()) {
+    std::fprintf(stderr, "casulo-sim fault: %s\n", url.status().ToString().c_str());
     return 1;
   }
-  std::string url(AsChars(*endpoint));
-  while (!url.empty() && (url.back() == '/' || url.back() == '\n')) url.pop_back();
-  httplib::Client cli(url);
+  httplib::Client cli(*url);
   cli.enable_server_certificate_verification(false);
   httplib::Result r = clear ? cli.Delete("/casulo-sim/faults") : cli.Get("/casulo-sim/faults");
   if (!specs.empty()) {
@@ -59,7 +56,7 @@ int RunFaultCommand(int argc, char** argv) {
     r = cli.Post("/casulo-sim/faults", body, "text/plain");
   }
   if (!r) {
-    std::fprintf(stderr, "casulo-sim fault: %s: %s\n", url.c_str(), httplib::to_string(r.error()).c_str());
+    std::fprintf(stderr, "casulo-sim fault: %s: %s\n", url->c_str(), httplib::to_string(r.error()).c_str());
     return 1;
   }
   if (r->status != 200) {

@@ -78,44 +78,7 @@ Result<XmlRpcValue> Snapshot(CallContext& ctx, std::string_view method, Args arg
   st.AddToSet("VM", snap, "children", vm);
   st.AddToSet("VM", vm, "snapshots", snap);
 
-  XmlRpcArray vbds = st.Find("VM", vm)->Find("VBDs")->array();
-  for (const auto& vbd_ref : vbds) {
-    const XmlRpcValue* vbd = st.Find("VBD", vbd_ref.str());
-    if (vbd == nullptr) continue;
-    std::string vdi = Str(*vbd, "VDI");
-    bool disk = Str(*vbd, "type") == "Disk" && st.Find("VDI", vdi) != nullptr;
-    if (disk && std::find(ignore.begin(), ignore.end(), vdi) != ignore.end()) continue;
-    std::string new_vdi = vdi;
-    if (disk) {
-      ASSIGN_OR_RETURN(new_vdi, SnapshotVdi(ctx, vdi));
-    }
-    XmlRpcStruct f = st.Find("VBD", vbd_ref.str())->members();
-    for (auto& [k, v] : f) {
-      if (k == "uuid") v = XmlRpcValue("");
-      else if (k == "VM") v = XmlRpcValue(snap);
-      else if (k == "VDI") v = XmlRpcValue(new_vdi);
-      else if (k == "currently_attached") v = XmlRpcValue(false);
-      else if (k == "current_operations") v = XmlRpcValue(XmlRpcStruct{});
-    }
-    std::string nv = st.Create("VBD", std::move(f));
-    st.AddToSet("VM", snap, "VBDs", nv);
-    if (st.Find("VDI", new_vdi) != nullptr) st.AddToSet("VDI", new_vdi, "VBDs", nv);
-  }
-  XmlRpcArray vifs = st.Find("VM", vm)->Find("VIFs")->array();
-  for (const auto& vif_ref : vifs) {
-    const XmlRpcValue* vif = st.Find("VIF", vif_ref.str());
-    if (vif == nullptr) continue;
-    XmlRpcStruct f = vif->members();
-    for (auto& [k, v] : f) {
-      if (k == "uuid") v = XmlRpcValue("");
-      else if (k == "VM") v = XmlRpcValue(snap);
-      else if (k == "currently_attached") v = XmlRpcValue(false);
-    }
-    std::string nv = st.Create("VIF", std::move(f));
-    st.AddToSet("VM", snap, "VIFs", nv);
-    std::string net = Str(*st.Find("VIF", nv), "network");
-    if (st.Find("network", net) != nullptr) st.AddToSet("network", net, "VIFs", nv);
-  }
+  RETURN_IF_ERROR(CopyDevicesToSnapshot(ctx, vm, snap, ignore));
   return XmlRpcValue(snap);
 }
 
@@ -166,5 +129,51 @@ const SpecialMethod kVm[] = {
 }  // namespace
 
 std::span<const SpecialMethod> VmMethods() { return kVm; }
+
+// Gives snapshot VM `snap` copies of `vm`'s VBDs (over snapshot VDIs of its
+// disks, except those in `ignore`) and VIFs, with back-references.
+Status CopyDevicesToSnapshot(CallContext& ctx, const std::string& vm, const std::string& snap,
+                             const std::vector<std::string>& ignore) {
+  Store& st = ctx.store;
+  XmlRpcArray vbds = st.Find("VM", vm)->Find("VBDs")->array();
+  for (const auto& vbd_ref : vbds) {
+    const XmlRpcValue* vbd = st.Find("VBD", vbd_ref.str());
+    if (vbd == nullptr) continue;
+    std::string vdi = Str(*vbd, "VDI");
+    bool disk = Str(*vbd, "type") == "Disk" && st.Find("VDI", vdi) != nullptr;
+    if (disk && std::find(ignore.begin(), ignore.end(), vdi) != ignore.end()) continue;
+    std::string new_vdi = vdi;
+    if (disk) {
+      ASSIGN_OR_RETURN(new_vdi, SnapshotVdi(ctx, vdi));
+    }
+    XmlRpcStruct f = st.Find("VBD", vbd_ref.str())->members();
+    for (auto& [k, v] : f) {
+      if (k == "uuid") v = XmlRpcValue("");
+      else if (k == "VM") v = XmlRpcValue(snap);
+      else if (k == "VDI") v = XmlRpcValue(new_vdi);
+      else if (k == "currently_attached") v = XmlRpcValue(false);
+      else if (k == "current_operations") v = XmlRpcValue(XmlRpcStruct{});
+    }
+    std::string nv = st.Create("VBD", std::move(f));
+    st.AddToSet("VM", snap, "VBDs", nv);
+    if (st.Find("VDI", new_vdi) != nullptr) st.AddToSet("VDI", new_vdi, "VBDs", nv);
+  }
+  XmlRpcArray vifs = st.Find("VM", vm)->Find("VIFs")->array();
+  for (const auto& vif_ref : vifs) {
+    const XmlRpcValue* vif = st.Find("VIF", vif_ref.str());
+    if (vif == nullptr) continue;
+    XmlRpcStruct f = vif->members();
+    for (auto& [k, v] : f) {
+      if (k == "uuid") v = XmlRpcValue("");
+      else if (k == "VM") v = XmlRpcValue(snap);
+      else if (k == "currently_attached") v = XmlRpcValue(false);
+    }
+    std::string nv = st.Create("VIF", std::move(f));
+    st.AddToSet("VM", snap, "VIFs", nv);
+    std::string net = Str(*st.Find("VIF", nv), "network");
+    if (st.Find("network", net) != nullptr) st.AddToSet("network", net, "VIFs", nv);
+  }
+  return OkStatus();
+}
 
 }  // namespace casulo::sim

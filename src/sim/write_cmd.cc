@@ -61,21 +61,18 @@ int RunWriteCommand(int argc, char** argv) {
   if (state.empty() || vm.empty()) return Usage();
   req["vm"] = vm;
 
-  auto endpoint = ReadFile(state + "/endpoint");
-  if (!endpoint.ok()) {
-    std::fprintf(stderr, "casulo-sim write: %s (is the simulator running?)\n",
-                 endpoint.status().ToString().c_str());
+  auto url = ReadEndpoint(state);
+  if (!url.ok()) {
+    std::fprintf(stderr, "casulo-sim write: %s\n", url.status().ToString().c_str());
     return 1;
   }
-  std::string url(AsChars(*endpoint));
-  while (!url.empty() && (url.back() == '/' || url.back() == '\n')) url.pop_back();
-  httplib::Client cli(url);
+  httplib::Client cli(*url);
   // The simulator's certificate is self-signed and made at startup.
   cli.enable_server_certificate_verification(false);
   cli.set_read_timeout(300, 0);
   auto res = cli.Post("/casulo-sim/guest-write", req.dump(), "application/json");
   if (!res) {
-    std::fprintf(stderr, "casulo-sim write: %s: %s\n", url.c_str(),
+    std::fprintf(stderr, "casulo-sim write: %s: %s\n", url->c_str(),
                  httplib::to_string(res.error()).c_str());
     return 1;
   }

@@ -139,6 +139,11 @@ MethodSpec ResolveSpecial(std::string_view method);
 // (record copy with is_a_snapshot, snapshot_of, snapshot_time, CBT flag
 // inherited) and a sparse copy of its data. Returns the new ref.
 Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi);
+// Gives snapshot VM `snap` copies of `vm`'s VBDs (over snapshot VDIs of its
+// disks, except those in `ignore`) and VIFs, with back-references (vm.cc;
+// VM.snapshot and VM.checkpoint).
+Status CopyDevicesToSnapshot(CallContext& ctx, const std::string& vm, const std::string& snap,
+                             const std::vector<std::string>& ignore);
 // The string of a ref argument (non-strings printed, so errors can name them).
 std::string RefArg(const XmlRpcValue& v);
 MethodSpec ResolveGeneric(std::string_view method);
