@@ -69,8 +69,14 @@ class Handlers : public ::testing::Test {
     waitpid(pid_, &status, 0);
     std::filesystem::remove_all(dir_);
   }
+  // Requests carrying a session run inside a task of ours, as real clients
+  // do: a handler's own task is destroyed when it ends (XAPI's
+  // exec_with_new_task), so only a given task_id can be inspected afterwards.
   std::string Url(const std::string& path) {
-    return "'http://127.0.0.1:" + std::to_string(port_) + path + "'";
+    std::string p = path;
+    if (p.find("session_id=") != std::string::npos && p.find("task_id=") == std::string::npos)
+      p += "&task_id=" + S("task.create", {"test", ""}).str();
+    return "'http://127.0.0.1:" + std::to_string(port_) + p + "'";
   }
   XmlRpcValue Call(std::string_view method, XmlRpcArray params) {
     std::string req = dir_ + "/req.xml";
@@ -179,6 +185,20 @@ TEST_F(Handlers, NoSessionIs401AndChunkedImportIsRefused) {
   EXPECT_NE(headers.find("403"), std::string::npos) << headers;
   EXPECT_NE(headers.find("task-id: " + task), std::string::npos);
   EXPECT_EQ(S("task.get_error_info", {task}).array()[0].str(), "IMPORT_ERROR_CANNOT_HANDLE_CHUNKED");
+}
+
+// Without task_id the handler runs in a task of its own, named in the
+// task-id header and gone once the handler ends (a probe leaves nothing).
+TEST_F(Handlers, OwnTaskIsDestroyedWhenTheHandlerEnds) {
+  size_t before = S("task.get_all", {}).array().size();
+  std::string vm = S("VM.get_by_name_label", {"debian-web"}).array()[0].str();
+  std::string headers = Shell("curl -sS -o /dev/null -D - 'http://127.0.0.1:" + std::to_string(port_) +
+                              "/export?session_id=" + session_ + "&ref=" + vm + "'");
+  EXPECT_NE(headers.find("task-id: OpaqueRef:"), std::string::npos) << headers;
+  headers = Shell("curl -sS -o /dev/null -D - -X PUT 'http://127.0.0.1:" + std::to_string(port_) +
+                  "/import?session_id=" + session_ + "'");
+  EXPECT_NE(headers.find("task-id: OpaqueRef:"), std::string::npos) << headers;
+  EXPECT_EQ(S("task.get_all", {}).array().size(), before);
 }
 
 // The task-id header of a curl -D dump.

@@ -61,6 +61,7 @@ HttpTask BeginTask(Sim& sim, const httplib::Request& req, httplib::Response& res
       task.ref = st.Create("task", {{"name_label", XmlRpcValue(std::string(label))},
                                     {"created", NowDate()},
                                     {"resident_on", XmlRpcValue(st.this_host)}});
+      task.own = true;
     }
     return OkStatus();
   });
@@ -85,6 +86,7 @@ void FinishTask(Sim& sim, const HttpTask& task, const Result<XmlRpcValue>& resul
       for (auto& d : ErrorDescription(result.status())) info.emplace_back(std::move(d));
       t->Set("error_info", XmlRpcValue(std::move(info)));
     }
+    if (task.own) st.Remove("task", task.ref);
     return OkStatus();
   });
 }

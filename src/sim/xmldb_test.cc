@@ -154,7 +154,13 @@ class XmlDbSim : public ::testing::Test {
     Login();
   }
   void Login() { session_ = Call("session.login_with_password", {"root", "casulo"}).str(); }
-  std::string Url(const std::string& path) { return "'" + sim_->url() + path + "'"; }
+  // As in handlers_test.cc: requests with a session run inside our own task.
+  std::string Url(const std::string& path) {
+    std::string p = path;
+    if (p.find("session_id=") != std::string::npos && p.find("task_id=") == std::string::npos)
+      p += "&task_id=" + S("task.create", {"test", ""}).str();
+    return "'" + sim_->url() + p + "'";
+  }
   XmlRpcValue Call(std::string_view method, XmlRpcArray params) {
     std::string req = dir_.path() + "/req.xml";
     EXPECT_TRUE(WriteFileAtomic(req, AsBytes(formats::PrintMethodCall(method, params))).ok());

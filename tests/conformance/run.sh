@@ -13,7 +13,7 @@ cleanup() { [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 
 trap cleanup EXIT
 "$SIM" --state "$WORK/state" --listen 127.0.0.1:0 --demo > "$WORK/sim.out" 2>&1 &
 SIM_PID=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do  # up to 60 s: the demo pool makes ext4 disks, slow on a loaded machine
   PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/sim.out")
   [ -n "$PORT" ] && break
   sleep 0.1

@@ -19,6 +19,10 @@ namespace casulo::sim {
 // of our own (named after the handler, as XAPI's are).
 struct HttpTask {
   std::string ref;
+  // Created by the handler (no task_id given): as in XAPI's
+  // Server_helpers.exec_with_new_task, it is destroyed when the handler
+  // ends, so a request without task_id leaves no task behind.
+  bool own = false;
 };
 
 // Checks session_id (cookie first, then query). On failure answers 401 with
