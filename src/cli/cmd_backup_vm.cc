@@ -20,6 +20,9 @@ struct VmArgs {
   std::vector<std::string> tags, exclude_tags, snapshot_tags;
   int nbd_connections = 2;
   bool no_cbt = false;
+  bool quiesce = false;
+  std::vector<std::string> exclude_disk_tags;
+  int min_sr_free = 5, max_chain = 25;
 };
 
 bool HasAny(const formats::XmlRpcValue& rec, const std::vector<std::string>& tags) {
@@ -77,7 +80,7 @@ nlohmann::json ReportJson(const engine::VmBackupReport& r) {
   nlohmann::json j = {{"vm", r.vm_uuid},       {"name", r.vm_name},         {"snapshot", r.snapshot_id},
                       {"parent", r.parent_id}, {"skipped", r.skipped},      {"note", r.skip_reason},
                       {"read_bytes", r.read_bytes}, {"new_bytes", r.new_bytes}, {"phases", r.phase_seconds},
-                      {"swept", r.swept}};
+                      {"swept", r.swept}, {"notes", r.notes}};
   for (const auto& d : r.disks)
     j["disks"].push_back({{"key", d.key}, {"name", d.name}, {"transport", d.transport},
                           {"fallbacks", d.fallbacks}, {"size", d.size}, {"read_bytes", d.read_bytes},
@@ -105,6 +108,7 @@ void PrintReport(const engine::VmBackupReport& r) {
     if (r.phase_seconds.count(p)) phases += fmt::format(" {} {:.2f}s", p, r.phase_seconds.at(p));
   std::printf("  phases:%s\n", phases.c_str());
   for (const auto& w : r.swept) std::printf("  removed a leftover of an earlier run: %s\n", w.c_str());
+  for (const auto& n : r.notes) std::printf("  note: %s\n", n.c_str());
   if (!r.skip_reason.empty()) std::printf("  warning: %s\n", r.skip_reason.c_str());
 }
 
@@ -122,6 +126,10 @@ Status RunBackupVm(const GlobalOptions& g, const VmArgs& a) {
   o.tags = a.snapshot_tags;
   o.enable_cbt = !a.no_cbt;
   o.nbd_connections = a.nbd_connections;
+  o.quiesce = a.quiesce;
+  o.exclude_disk_tags = a.exclude_disk_tags;
+  o.min_sr_free_percent = a.min_sr_free;
+  o.max_chain = a.max_chain;
   Status first;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [name, uuid] : vms) {
@@ -161,6 +169,16 @@ void AddBackupVmCommand(CLI::App& backup, const GlobalOptions& g, CommandAction&
   sub->add_option("--nbd-connections", a->nbd_connections, "NBD connections per disk (default 2)")
       ->check(CLI::Range(1, 16));
   sub->add_flag("--no-cbt", a->no_cbt, "do not turn CBT on for the VMs' disks");
+  sub->add_flag("--quiesce", a->quiesce,
+                "quiesced (VSS) snapshots where the host and guest support them (before CH 8.1)");
+  sub->add_option("--exclude-disk-tag", a->exclude_disk_tags,
+                  "leave out disks carrying this tag (repeatable; disks named [NOBAK] always are)");
+  sub->add_option("--min-sr-free", a->min_sr_free,
+                  "skip a VM whose snapshot would leave less than PCT% of an SR free (default 5; 0: off)")
+      ->check(CLI::Range(0, 90));
+  sub->add_option("--max-chain", a->max_chain,
+                  "skip a VM with a disk whose VHD chain is this long already (default 25; 0: off)")
+      ->check(CLI::Range(0, 30));
   sub->callback([&g, &action, a] { action = [&g, a] { return RunBackupVm(g, *a); }; });
 }
 

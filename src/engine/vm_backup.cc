@@ -133,6 +133,19 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
     ASSIGN_OR_RETURN(vm_rec, Call(s, "VM.get_record", {vm_ref}));
   }
 
+  std::vector<DiskOfVm> vm_disks = DisksOfVm(s, vm_rec, opt);
+  if (std::string why = PreflightSkipReason(s, vm_disks, opt); !why.empty()) {
+    rep.skipped = true;
+    rep.skip_reason = why;
+    return rep;
+  }
+  std::vector<std::string> ignore;  // VDI refs of the disks left out
+  for (const auto& d : vm_disks)
+    if (d.excluded) {
+      ignore.push_back(d.ref);
+      rep.notes.push_back("disk " + Str(d.record, "name_label") + " left out ([NOBAK] or an excluded tag)");
+    }
+
   Undo undo;
   // A step that fails while SIGINT/SIGTERM is pending failed because of it
   // (an aborted transfer's task says VDI_IO_ERROR): the run is cancelled.
@@ -175,9 +188,12 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
   std::time_t now = std::time(nullptr);
   std::strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", std::gmtime(&now));
   const std::string run = fmt::format("{}-{}", when, getpid());
-  auto snap = Call(s, "VM.snapshot", {vm_ref, XmlRpcValue("casulo-" + std::string(when))});
+  size_t notes_before = rep.notes.size();
+  auto snap = TakeSnapshot(s, vm_ref, "casulo-" + std::string(when), ignore, opt.quiesce, &rep.notes);
   if (!snap.ok()) return fail(std::move(snap).status().With("snapshot of " + rep.vm_name));
-  const std::string snap_ref = snap->str();
+  const std::string snap_ref = *snap;
+  bool quiesced = opt.quiesce && rep.notes.size() > notes_before &&
+                  rep.notes[notes_before].rfind("quiesced", 0) == 0;
   undo.Add("removing the snapshot", [&s, snap_ref] { return DestroySnapshotVm(s, snap_ref, {}); });
   (void)Call(s, "VM.add_to_other_config", {XmlRpcValue(snap_ref), XmlRpcValue(kTagVm), XmlRpcValue(vm_uuid)});
   (void)Call(s, "VM.add_to_other_config", {XmlRpcValue(snap_ref), XmlRpcValue(kTagRun), XmlRpcValue(run)});
@@ -189,6 +205,9 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
     std::string vdi = Str(rec, "VDI");
     if (Str(rec, "type") != "Disk" || xapi::IsNullRef(vdi)) continue;
     XmlRpcValue vrec = RecordOf(s, "VDI", vdi);
+    // Left out but snapshotted (a quiesced snapshot, or no ignore_vdis):
+    // not read; its snapshot VDI goes with the snapshot VM.
+    if (std::find(ignore.begin(), ignore.end(), Str(vrec, "snapshot_of")) != ignore.end()) continue;
     (void)Call(s, "VDI.add_to_other_config", {XmlRpcValue(vdi), XmlRpcValue(kTagVm), XmlRpcValue(vm_uuid)});
     DiskJob job;
     job.snap_vdi_ref = vdi;
@@ -253,7 +272,10 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
   point.chunk_size = repo.config().chunk_size;
   point.tree = meta_tree->tree;
   point.stats = meta_tree->stats;
-  point.labels = {{"vm_name", rep.vm_name}, {"pool", opt.pool}, {"run", run}};
+  point.labels = {{"vm_name", rep.vm_name},
+                  {"pool", opt.pool},
+                  {"run", run},
+                  {"consistency", quiesced ? "quiesced" : "crash-consistent"}};
   point.disks = disks;
   auto id = repo.SaveSnapshot(point);
   if (!id.ok()) return fail(std::move(id).status().With("committing the recovery point"));

@@ -80,6 +80,29 @@ void RemoveFinishedTasks(xapi::Session& s, const XmlRpcValue& vm_rec, std::vecto
 Result<std::vector<std::string>> SweepLeftovers(xapi::Session& s, const XmlRpcValue& vm_ref, const XmlRpcValue& vm_rec,
                                                 const std::string& vm_uuid, const std::vector<std::string>& keep);
 
+// A disk VDI of the VM (not its snapshot) and whether the options leave it
+// out: "[NOBAK]" in its name (Xen Orchestra's convention) or one of
+// exclude_disk_tags among its tags.
+struct DiskOfVm {
+  std::string ref;
+  XmlRpcValue record;
+  bool excluded = false;
+};
+std::vector<DiskOfVm> DisksOfVm(xapi::Session& s, const XmlRpcValue& vm_rec, const VmBackupOptions& opt);
+
+// Why the VM should not be snapshotted now, "" when it can: an SR without
+// room for the snapshot (min_sr_free_percent kept free; thick LVM SRs need
+// each disk's full size), or a VHD chain already max_chain long.
+std::string PreflightSkipReason(xapi::Session& s, const std::vector<DiskOfVm>& disks, const VmBackupOptions& opt);
+
+// VM.snapshot_with_quiesce when `quiesce` (falling back to a crash-consistent
+// snapshot where the host removed it or the guest cannot), else VM.snapshot
+// with ignore_vdis = `ignore` (without it on hosts older than xapi 21.4).
+// What was not as asked goes to `notes`. Returns the snapshot VM's ref.
+Result<std::string> TakeSnapshot(xapi::Session& s, const XmlRpcValue& vm_ref, const std::string& name,
+                                 const std::vector<std::string>& ignore, bool quiesce,
+                                 std::vector<std::string>* notes);
+
 struct DiskJob {
   std::string key;           // source VDI uuid
   std::string name;          // its name_label

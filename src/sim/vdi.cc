@@ -75,7 +75,16 @@ Result<XmlRpcValue> Destroy(CallContext& ctx, std::string_view, Args args) {
     return XapiError({"INTERNAL_ERROR", s.ToString()});
   std::string sr = rec->Find("SR")->str();
   std::string parent = rec->Find("snapshot_of")->str();
-  if (st.Find("SR", sr) != nullptr) st.RemoveFromSet("SR", sr, "VDIs", vdi);
+  if (st.Find("SR", sr) != nullptr) {
+    st.RemoveFromSet("SR", sr, "VDIs", vdi);
+    // What the VDI occupied is the SR's again.
+    const XmlRpcValue* mine = rec->Find("physical_utilisation");
+    int64_t freed = mine != nullptr && mine->type() == XmlRpcValue::Type::kInt ? mine->i() : 0;
+    XmlRpcValue* srec = st.Mutate("SR", sr);
+    const XmlRpcValue* used = srec->Find("physical_utilisation");
+    if (freed > 0 && used != nullptr && used->type() == XmlRpcValue::Type::kInt)
+      srec->Set("physical_utilisation", XmlRpcValue(std::max<int64_t>(0, used->i() - freed)));
+  }
   if (st.Find("VDI", parent) != nullptr) st.RemoveFromSet("VDI", parent, "snapshots", vdi);
   st.Remove("VDI", vdi);
   std::string path = DiskPath(ctx.sim.state_dir(), uuid);

@@ -74,6 +74,17 @@ Result<XmlRpcValue> Create(CallContext& ctx, std::string_view, Args args) {
     if (Status s = CreateDisk(DiskPath(dir, uuid), static_cast<uint64_t>(size)); !s.ok())
       return DiskError(s);
   }
+  // A thick LVM SR allocates the whole logical volume at create: the VDI's
+  // and the SR's physical_utilisation grow by the virtual size (VDI.destroy
+  // gives it back). Thin SRs grow with writes, which the simulator does not
+  // account for.
+  const std::string& sr_type = st.Find("SR", sr)->Find("type")->str();
+  if (sr_type.rfind("lvm", 0) == 0) {
+    SetIn(f, "physical_utilisation", XmlRpcValue(size));
+    XmlRpcValue* srec = st.Mutate("SR", sr);
+    const XmlRpcValue* used = srec->Find("physical_utilisation");
+    srec->Set("physical_utilisation", XmlRpcValue((used != nullptr ? used->i() : 0) + size));
+  }
   return XmlRpcValue(Add(st, std::move(f)));
 }
 

@@ -1,7 +1,6 @@
 // VM.checkpoint and VM.snapshot_with_quiesce (xapi-protocol.md §2.2). Both
-// make a snapshot VM the way VM.snapshot does (vm.cc; the record logic is
-// copied here because vm.cc belongs to another change: a shared
-// SnapshotVm() in vm.cc would remove the copy).
+// make a snapshot VM the way VM.snapshot does, with its devices copied by
+// vm.cc's CopyDevicesToSnapshot.
 //
 // Simulator convention: a VM whose other_config has "casulo-sim:vss" =
 // "true" has a working VSS agent, so snapshot_with_quiesce succeeds on it

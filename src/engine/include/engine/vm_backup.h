@@ -24,6 +24,17 @@ struct VmBackupOptions {
   // effect from this snapshot on: the next run can use it).
   bool enable_cbt = true;
   int nbd_connections = 2;
+  // VM.snapshot_with_quiesce where the host still has it (before CH 8.1)
+  // and the guest's VSS agent answers; crash-consistent otherwise.
+  bool quiesce = false;
+  // Disks carrying one of these tags are not backed up (nor those with
+  // "[NOBAK]" in their name); ignore_vdis keeps them out of the snapshot
+  // where the host supports it.
+  std::vector<std::string> exclude_disk_tags;
+  // Preflight: skip the VM when a snapshot would leave less than this share
+  // of an SR free, or when a disk's VHD chain is already this long (0: off).
+  int min_sr_free_percent = 5;
+  int max_chain = 25;
   int threads = 0;
   // Called on every phase change and during disk reads.
   std::function<void(std::string_view phase, uint64_t done, uint64_t total)> progress;
@@ -47,6 +58,9 @@ struct VmBackupReport {
   std::vector<VmDiskReport> disks;
   // What earlier, killed runs had left in the pool and this run removed.
   std::vector<std::string> swept;
+  // What differed from what was asked (quiesce, ignore_vdis) and the disks
+  // left out.
+  std::vector<std::string> notes;
   std::map<std::string, double> phase_seconds;  // preflight, snapshot, metadata, disks, commit, cleanup
   uint64_t read_bytes = 0, new_bytes = 0;
 };
