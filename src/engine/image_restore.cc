@@ -6,6 +6,7 @@
 #include "core/cancel.h"
 #include "core/pipeline.h"
 #include "engine/image.h"
+#include "tree_read.h"
 
 namespace casulo::engine {
 
@@ -33,22 +34,10 @@ struct Batch {
 
 }  // namespace
 
-Result<ImageRestoreStats> RestoreImage(repo::Repository& repo, const repo::Snapshot& snap,
-                                       const File& out, bool seekable,
-                                       const ImageRestoreOptions& opt) {
-  auto t0 = std::chrono::steady_clock::now();
-  const uint64_t chunk = snap.chunk_size;
-  repo::TreeReader tree(snap.tree, [&repo](const Hash256& id) { return repo.LoadBlob(id); });
-  if (seekable) {
-    // Holes read as zeros only if nothing was there before. Truncating an
-    // empty file to 0 is skipped: on ext4 it arms the replace-via-truncate
-    // heuristic (auto_da_alloc), which makes close() flush the whole image.
-    ASSIGN_OR_RETURN(uint64_t old_size, out.Size());
-    if (old_size) RETURN_IF_ERROR(out.Truncate(0));
-    RETURN_IF_ERROR(out.Truncate(snap.size));
-  }
+Status ReadTreeInOrder(repo::Repository& repo, const repo::TreeRoot& root, uint64_t size,
+                       uint32_t chunk, int threads, const TreeVisitor& visit) {
+  repo::TreeReader tree(root, [&repo](const Hash256& id) { return repo.LoadBlob(id); });
   BufferPool pool(kMaxDataChunksPerBatch * chunk);
-  ImageRestoreStats stats;
   uint64_t next = 0;
 
   // The producer walks the tree and looks every chunk up, so it can cut
@@ -62,7 +51,7 @@ Result<ImageRestoreStats> RestoreImage(repo::Repository& repo, const repo::Snaps
     while (next < tree.count() && b.chunks.size() < kMaxChunksPerBatch) {
       Chunk c;
       ASSIGN_OR_RETURN(c.id, tree.At(next));
-      c.length = uint32_t(std::min<uint64_t>(chunk, snap.size - next * chunk));
+      c.length = uint32_t(std::min<uint64_t>(chunk, size - next * chunk));
       if (!c.id.IsZero()) {
         ASSIGN_OR_RETURN(auto loc, repo.index().Find(c.id));
         if (!loc)
@@ -84,8 +73,6 @@ Result<ImageRestoreStats> RestoreImage(repo::Repository& repo, const repo::Snaps
     if (ndata) b.data = pool.Get();
     return true;
   };
-  // Workers decode; the consumer alone writes. Writes to one file serialise
-  // on its inode lock anyway: two writers measured 15 % of the CPU spinning.
   st.work = [&](Batch& b) -> Status {
     for (const Chunk& c : b.chunks) {
       if (c.id.IsZero()) continue;
@@ -97,29 +84,59 @@ Result<ImageRestoreStats> RestoreImage(repo::Repository& repo, const repo::Snaps
     }
     return OkStatus();
   };
-  static const Bytes kZeros(1 << 20, 0);
   st.consume = [&](Batch& b) -> Status {
+    uint64_t off = b.first * chunk;
     for (const Chunk& c : b.chunks) {
       if (c.id.IsZero()) {
-        stats.zero_chunks++;
-        for (uint64_t left = seekable ? 0 : c.length; left > 0;) {
-          uint64_t n = std::min<uint64_t>(left, kZeros.size());
-          RETURN_IF_ERROR(out.WriteAll(ByteSpan(kZeros).first(n)));
-          left -= n;
-        }
+        if (visit.hole) RETURN_IF_ERROR(visit.hole(off, c.length));
       } else {
-        stats.data_chunks++;
-        ByteSpan data(b.data.get() + c.data_offset, c.length);
-        RETURN_IF_ERROR(seekable ? out.PWrite(stats.bytes, data) : out.WriteAll(data));
+        RETURN_IF_ERROR(visit.data(off, ByteSpan(b.data.get() + c.data_offset, c.length)));
       }
-      stats.bytes += c.length;
+      off += c.length;
     }
     pool.Put(std::move(b.data));
-    if (opt.progress) opt.progress(stats.bytes, snap.size);
+    if (visit.progress) visit.progress(off);
     return OkStatus();
   };
-  int threads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  RETURN_IF_ERROR(RunOrderedPipeline(threads, kMaxBatchesInFlight, st));
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  return RunOrderedPipeline(threads, kMaxBatchesInFlight, st);
+}
+
+Result<ImageRestoreStats> RestoreImage(repo::Repository& repo, const repo::Snapshot& snap,
+                                       const File& out, bool seekable,
+                                       const ImageRestoreOptions& opt) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (seekable) {
+    // Holes read as zeros only if nothing was there before. Truncating an
+    // empty file to 0 is skipped: on ext4 it arms the replace-via-truncate
+    // heuristic (auto_da_alloc), which makes close() flush the whole image.
+    ASSIGN_OR_RETURN(uint64_t old_size, out.Size());
+    if (old_size) RETURN_IF_ERROR(out.Truncate(0));
+    RETURN_IF_ERROR(out.Truncate(snap.size));
+  }
+  ImageRestoreStats stats;
+  static const Bytes kZeros(1 << 20, 0);
+  // Workers decode; only the visitor writes. Writes to one file serialise on
+  // its inode lock anyway: two writers measured 15 % of the CPU spinning.
+  TreeVisitor v;
+  v.hole = [&](uint64_t, uint64_t len) -> Status {
+    stats.zero_chunks++;
+    for (uint64_t left = seekable ? 0 : len; left > 0;) {
+      uint64_t n = std::min<uint64_t>(left, kZeros.size());
+      RETURN_IF_ERROR(out.WriteAll(ByteSpan(kZeros).first(n)));
+      left -= n;
+    }
+    stats.bytes += len;
+    return OkStatus();
+  };
+  v.data = [&](uint64_t off, ByteSpan data) -> Status {
+    stats.data_chunks++;
+    RETURN_IF_ERROR(seekable ? out.PWrite(off, data) : out.WriteAll(data));
+    stats.bytes += data.size();
+    return OkStatus();
+  };
+  if (opt.progress) v.progress = [&](uint64_t done) { opt.progress(done, snap.size); };
+  RETURN_IF_ERROR(ReadTreeInOrder(repo, snap.tree, snap.size, snap.chunk_size, opt.threads, v));
   if (seekable && opt.sync) RETURN_IF_ERROR(out.Sync());
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return stats;

@@ -7,6 +7,7 @@
 #include "core/cancel.h"
 #include "engine/vm_restore.h"
 #include "formats/vhd_writer.h"
+#include "tree_read.h"
 
 namespace casulo::engine {
 
@@ -99,19 +100,9 @@ Result<DiskVhdPlan> PlanDiskVhd(repo::Repository& repo, const repo::SnapshotDisk
 }
 
 Status WriteDiskExtents(repo::Repository& repo, const repo::SnapshotDisk& disk, formats::ExtentWriter& w) {
-  repo::TreeReader tree(disk.tree, [&repo](const Hash256& id) { return repo.LoadBlob(id); });
-  for (uint64_t i = 0; i < tree.count(); ++i) {
-    if (CancelRequested()) return Status(Code::kCancelled, "interrupted");
-    ASSIGN_OR_RETURN(Hash256 id, tree.At(i));
-    if (id.IsZero()) continue;
-    uint64_t len = std::min<uint64_t>(disk.chunk_size, disk.size - i * disk.chunk_size);
-    ASSIGN_OR_RETURN(Bytes data, repo.LoadBlob(id));
-    if (data.size() != len)
-      return Error(Code::kCorruption, "disk {}: chunk {} has {} bytes, expected {}", disk.key, id.ShortHex(),
-                   data.size(), len);
-    RETURN_IF_ERROR(w.Write({i * disk.chunk_size, ByteSpan(data)}));
-  }
-  return OkStatus();
+  TreeVisitor v;
+  v.data = [&](uint64_t off, ByteSpan data) { return w.Write({off, data}); };
+  return ReadTreeInOrder(repo, disk.tree, disk.size, disk.chunk_size, 0, v);
 }
 
 Status WriteDiskVhd(repo::Repository& repo, const repo::SnapshotDisk& disk, const DiskVhdPlan& plan,
