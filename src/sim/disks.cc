@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -23,8 +25,32 @@ std::string UuidOf(const XmlRpcValue& record) {
 Status CreateDisk(const std::string& path, uint64_t size) {
   size_t slash = path.rfind('/');
   if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
-  ASSIGN_OR_RETURN(File f, File::Open(path, O_RDWR | O_CREAT, 0644));
+  ASSIGN_OR_RETURN(File f, OpenDiskForWrite(path, O_RDWR | O_CREAT));
   return f.Truncate(size);
+}
+
+Status ShareDisk(const std::string& src, const std::string& dst) {
+  size_t slash = dst.rfind('/');
+  if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(dst.substr(0, slash)));
+  (void)::unlink(dst.c_str());
+  if (::link(src.c_str(), dst.c_str()) == 0) return OkStatus();
+  return CloneDisk(src, dst);  // another file system, or too many links
+}
+
+Status UnshareDisk(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || st.st_nlink <= 1) return OkStatus();
+  std::string tmp = path + ".unshare";
+  Status s = CloneDisk(path, tmp);
+  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0)
+    s = Error(Code::kIoError, "rename {}: {}", tmp, std::strerror(errno));
+  if (!s.ok()) (void)::unlink(tmp.c_str());
+  return s.With("unsharing " + path);
+}
+
+Result<File> OpenDiskForWrite(const std::string& path, int flags) {
+  RETURN_IF_ERROR(UnshareDisk(path));
+  return File::Open(path, flags, 0644);
 }
 
 Result<std::vector<formats::ByteRange>> DataRanges(const File& file) {

@@ -80,7 +80,7 @@ Result<Json> WriteDisk(const std::string& dir, const std::string& vdi_ref, const
   std::string uuid = UuidOf(vdi);
   uint64_t size = uint64_t(vdi.Find("virtual_size")->i());
   uint64_t nblocks = (size + kCbtBlockSize - 1) / kCbtBlockSize;
-  ASSIGN_OR_RETURN(File f, File::Open(DiskPath(dir, uuid), O_RDWR));
+  ASSIGN_OR_RETURN(File f, OpenDiskForWrite(DiskPath(dir, uuid), O_RDWR));
   ASSIGN_OR_RETURN(std::set<uint64_t> allocated, AllocatedBlocks(f));
   std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ull ^ Fnv1a(uuid));
   std::vector<uint64_t> blocks;

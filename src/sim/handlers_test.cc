@@ -257,9 +257,10 @@ TEST_F(RawVdi, DeltaVhdAgainstASnapshotAppliesOntoACopy) {
   std::string vdi = FirstDisk(vm), base = FirstDisk(snap);
   std::string uuid = S("VDI.get_uuid", {vdi}).str();
   std::string base_uuid = S("VDI.get_uuid", {base}).str();
-  // Change one sector of block 3 behind the simulator's back.
+  // Change one sector of block 3 behind the simulator's back (as a guest
+  // would: the snapshot shares the file until then).
   {
-    auto f = File::Open(DiskPath(dir_, uuid), O_WRONLY);
+    auto f = OpenDiskForWrite(DiskPath(dir_, uuid), O_WRONLY);
     ASSERT_TRUE(f.ok());
     Bytes junk(512, 0xAB);
     ASSERT_TRUE(f->PWrite(3 * (2u << 20) + 4096, junk).ok());

@@ -132,7 +132,7 @@ Status WriteDisks(formats::XvaReader& xva, const Created& c) {
     auto it = c.vdi_file_by_id.find(disk->id());
     File f;
     if (it != c.vdi_file_by_id.end() && !it->second.empty()) {
-      ASSIGN_OR_RETURN(f, File::Open(it->second, O_WRONLY));
+      ASSIGN_OR_RETURN(f, OpenDiskForWrite(it->second, O_WRONLY));
     }
     for (;;) {
       ASSIGN_OR_RETURN(std::optional<formats::Extent> e, disk->Next());

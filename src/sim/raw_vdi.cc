@@ -231,7 +231,7 @@ Result<XmlRpcValue> ImportRaw(const VdiData& vdi, uint64_t length,
                               const httplib::ContentReader& reader) {
   File f;
   if (!vdi.path.empty()) {
-    ASSIGN_OR_RETURN(f, File::Open(vdi.path, O_WRONLY));
+    ASSIGN_OR_RETURN(f, OpenDiskForWrite(vdi.path, O_WRONLY));
   }
   // httplib hands the body over 4 KiB at a time: it is gathered into 1 MiB
   // pieces, and an all-zero piece becomes a hole (the VDI files are sparse,
@@ -287,7 +287,7 @@ Result<XmlRpcValue> ImportVhd(const VdiData& vdi, uint64_t length, Source& body)
                                             " differs from the VDI's " + std::to_string(vdi.size)});
   File f;
   if (!vdi.path.empty()) {
-    ASSIGN_OR_RETURN(f, File::Open(vdi.path, O_WRONLY));
+    ASSIGN_OR_RETURN(f, OpenDiskForWrite(vdi.path, O_WRONLY));
   }
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<formats::Extent> e, r->Next());

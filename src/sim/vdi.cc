@@ -15,7 +15,8 @@ std::string RefArg(const XmlRpcValue& v) {
 namespace {
 
 // A snapshot (is_a_snapshot, snapshot_of, CBT log moved) or a clone (a new
-// independent VDI without CBT) of `vdi`, with a sparse copy of its data.
+// independent VDI without CBT) of `vdi`, sharing its data until either is
+// written (ShareDisk).
 Result<std::string> CopyVdi(CallContext& ctx, const std::string& vdi, bool snapshot) {
   Store& st = ctx.store;
   const XmlRpcValue* orig = st.Find("VDI", vdi);
@@ -36,7 +37,7 @@ Result<std::string> CopyVdi(CallContext& ctx, const std::string& vdi, bool snaps
   fields.emplace_back("location", XmlRpcValue(uuid));
   std::string dir = ctx.sim.state_dir();
   if (!dir.empty()) {
-    Status s = CloneDisk(DiskPath(dir, UuidOf(*orig)), DiskPath(dir, uuid));
+    Status s = ShareDisk(DiskPath(dir, UuidOf(*orig)), DiskPath(dir, uuid));
     if (!s.ok()) return XapiError({"SR_BACKEND_FAILURE_44", "", s.ToString()});
   }
   // The leaf's CBT log moves to the snapshot (SM _cbt_snapshot); a

@@ -29,6 +29,21 @@ Status CreateDisk(const std::string& path, uint64_t size);
 // else only the SEEK_DATA ranges, leaving holes as holes.
 Status CloneDisk(const std::string& src, const std::string& dst);
 
+// Snapshots share their source's file (a hard link at `dst`) until either
+// side is written: XAPI's snapshot is a VHD metadata operation whose cost
+// does not grow with the disk, and a full copy here would charge every
+// backup for the simulator's storage. Falls back to CloneDisk where a link
+// cannot be made.
+Status ShareDisk(const std::string& src, const std::string& dst);
+
+// Gives `path` a file of its own if it shares one (CloneDisk to a temporary
+// name, renamed over `path`), so a write does not reach the other names.
+// Readers holding the old file open (nbdkit serving a snapshot) keep seeing
+// the data as it was, which is what they must see. Every writer of an
+// existing VDI file goes through OpenDiskForWrite.
+Status UnshareDisk(const std::string& path);
+Result<File> OpenDiskForWrite(const std::string& path, int flags);
+
 // The ranges SEEK_DATA reports as possibly holding data, in order.
 Result<std::vector<formats::ByteRange>> DataRanges(const File& file);
 
