@@ -7,6 +7,8 @@
 
 #include "cli/common.h"
 #include "core/file.h"
+#include "core/stream.h"
+#include "engine/vm_restore.h"
 
 namespace casulo::cli {
 
@@ -19,7 +21,27 @@ struct Opts {
   bool overwrite = false;
   bool sync = false;
   int threads = 0;
+  std::string format = "raw";  // raw | vhd
 };
+
+// A dynamic VHD of the image, written in order (a pipe or stdout works):
+// only the 2 MiB blocks holding data are present, so `xe`, qemu-img and
+// vhd-util see the holes.
+Result<uint64_t> WriteVhd(repo::Repository& repo, const repo::Snapshot& view, const std::string& name,
+                          const File& out) {
+  repo::SnapshotDisk d;
+  d.key = name;
+  d.size = view.size;
+  d.chunk_size = view.chunk_size;
+  d.tree = view.tree;
+  ASSIGN_OR_RETURN(engine::DiskVhdPlan plan, engine::PlanDiskVhd(repo, d));
+  FileSink sink(&out);
+  RETURN_IF_ERROR(engine::WriteDiskVhd(repo, d, plan, sink));
+  RETURN_IF_ERROR(sink.Finish());
+  if (sink.position() != plan.encoded_size)
+    return Error(Code::kInternal, "VHD of {} bytes, planned {}", sink.position(), plan.encoded_size);
+  return sink.position();
+}
 
 // The image to restore: the snapshot itself (restore image), or one disk of
 // a multi-disk recovery point (restore disk), as a snapshot-shaped view.
@@ -67,12 +89,16 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
   // --sync waits until the image is on disk.
   sub->add_flag("--sync", o->sync, "fsync the output before returning");
   sub->add_option("--threads", o->threads, "worker threads (default: one per core)");
-  auto* disk = restore->add_subcommand("disk", "restore one disk of a VM recovery point (raw) to a file, device or stdout");
+  sub->add_option("--format", o->format, "raw (default) or vhd (a dynamic VHD holding only the data blocks)")
+      ->check(CLI::IsMember({"raw", "vhd"}));
+  auto* disk = restore->add_subcommand("disk", "restore one disk of a VM recovery point (raw or VHD) to a file, device or stdout");
   disk->add_option("SNAPSHOT", o->snapshot, "recovery point id, unique prefix, or latest")->required();
   disk->add_option("DISK", o->disk, "the disk: source VDI uuid, userdevice (0, 1...) or name")->required();
   disk->add_option("--to", o->out, "output file or device, or - for stdout")->required();
   disk->add_flag("--overwrite", o->overwrite, "replace an existing file");
   disk->add_flag("--sync", o->sync, "fsync the output before returning");
+  disk->add_option("--format", o->format, "raw (default) or vhd (a dynamic VHD holding only the data blocks)")
+      ->check(CLI::IsMember({"raw", "vhd"}));
   auto run = [&g, &action, o] {
     action = [&g, o]() -> Status {
       ASSIGN_OR_RETURN(auto repo, OpenRepo(g));
@@ -93,9 +119,24 @@ void AddRestoreCommand(CLI::App& app, const GlobalOptions& g, CommandAction& act
         bool device = exists && S_ISBLK(st.st_mode);
         if (exists && !device && !o->overwrite && st.st_size > 0)
           return Error(Code::kAlreadyExists, "{} exists; give --overwrite to replace it", o->out);
-        ASSIGN_OR_RETURN(out, File::Open(o->out, O_WRONLY | (device ? 0 : O_CREAT), 0644));
+        int trunc = o->format == "vhd" && !device ? O_TRUNC : 0;  // a VHD is written whole, in order
+        ASSIGN_OR_RETURN(out, File::Open(o->out, O_WRONLY | trunc | (device ? 0 : O_CREAT), 0644));
         // Block devices cannot hold holes: they get every byte, in order.
         seekable = !device;
+      }
+      if (o->format == "vhd") {
+        auto n = WriteVhd(*repo, snap, o->disk.empty() ? id : o->disk, out);
+        if (n.ok() && o->sync && !to_stdout) {
+          if (Status st = out.Sync(); !st.ok()) n = st;
+        }
+        if (to_stdout) out.Release();
+        if (!n.ok()) return std::move(n).status().With("restore of " + id.substr(0, 12) + " as VHD");
+        RETURN_IF_ERROR(lock->Release());
+        if (g.json) std::printf("%s\n", nlohmann::json({{"snapshot", id}, {"format", "vhd"}, {"bytes", *n}}).dump().c_str());
+        else if (!to_stdout)
+          std::printf("restored %s as a %s VHD to %s\n", id.substr(0, 12).c_str(), HumanBytes(*n).c_str(),
+                      o->out.c_str());
+        return OkStatus();
       }
       engine::ImageRestoreOptions ro;
       ro.threads = o->threads;
