@@ -1,7 +1,10 @@
 #include "cli_harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,34 @@ extern char** environ;
 namespace casulo::testing {
 
 namespace fs = std::filesystem;
+
+std::string HttpBody(int port, const std::string& method, const std::string& path, const std::string& body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string resp;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+    if (!body.empty()) req += fmt::format("Content-Type: text/xml\r\nContent-Length: {}\r\n", body.size());
+    req += "\r\n" + body;
+    size_t sent = 0;
+    while (sent < req.size()) {
+      ssize_t n = write(fd, req.data() + sent, req.size() - sent);
+      if (n <= 0) break;
+      sent += size_t(n);
+    }
+    if (sent == req.size()) {
+      char buf[8192];
+      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) resp.append(buf, size_t(n));
+    }
+  }
+  close(fd);
+  size_t at = resp.find("\r\n\r\n");
+  return at == std::string::npos ? "" : resp.substr(at + 4);
+}
 
 CliHarness::CliHarness() {
   static int counter = 0;

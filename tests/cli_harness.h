@@ -18,6 +18,11 @@ struct RunResult {
   std::string out, err;
 };
 
+// One HTTP/1.0 request to 127.0.0.1:`port` (a simulator's control paths,
+// or XML-RPC at POST /); the answer's body (it runs to EOF), "" on failure.
+std::string HttpBody(int port, const std::string& method, const std::string& path,
+                     const std::string& body = "");
+
 class CliHarness {
  public:
   CliHarness();

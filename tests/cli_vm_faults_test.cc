@@ -4,11 +4,8 @@
 // bases, the next run removes what a killed run left, and the repository
 // holds no half recovery point (docs/design/vm-backup.md, "Keeping the pool
 // clean" and "Verified").
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,12 +24,19 @@ namespace {
 
 using Json = nlohmann::json;
 
+// The VDIs the latest points record as kept for the next run: cbt_metadata
+// bases (after data_destroy) and whole snapshots kept for a VHD delta.
+struct Kept {
+  std::set<std::string> cbt, vhd;
+};
+
 // Everything in the simulator's state (db.json, saved after every mutating
 // call) that a finished backup must not leave: snapshot VMs, snapshot VDIs
-// other than the CBT bases the repository's latest points record (which
-// must be cbt_metadata), VBDs of snapshot VMs or snapshot VDIs, tasks, and
-// blocked operations with our reason. One line per leftover.
-std::vector<std::string> Leftovers(const Json& db, const std::set<std::string>& bases) {
+// other than the bases the repository's latest points record (a CBT base
+// must be cbt_metadata, a VHD base a whole snapshot), VBDs of snapshot VMs
+// or snapshot VDIs, tasks, and blocked operations with our reason. One line
+// per leftover.
+std::vector<std::string> Leftovers(const Json& db, const Kept& kept) {
   std::vector<std::string> out;
   const Json& o = db["objects"];
   auto all = [&](const char* cls) { return o.contains(cls) ? o[cls] : Json::object(); };
@@ -47,11 +51,14 @@ std::vector<std::string> Leftovers(const Json& db, const std::set<std::string>& 
   }
   for (const auto& [ref, vdi] : vdis.items()) {
     std::string uuid = vdi["uuid"], type = vdi["type"];
-    bool base = bases.count(uuid) > 0;
-    if (base && type != "cbt_metadata")
-      out.push_back("base VDI " + uuid + " still holds data (" + type + ")");
-    else if (!base && (vdi["is_a_snapshot"] == true || type == "cbt_metadata"))
+    if (kept.cbt.count(uuid)) {
+      if (type != "cbt_metadata") out.push_back("CBT base VDI " + uuid + " still holds data (" + type + ")");
+    } else if (kept.vhd.count(uuid)) {
+      if (type == "cbt_metadata" || vdi["is_a_snapshot"] != true)
+        out.push_back("VHD base VDI " + uuid + " is not a whole snapshot (" + type + ")");
+    } else if (vdi["is_a_snapshot"] == true || type == "cbt_metadata") {
       out.push_back("snapshot VDI " + uuid + " (" + type + ")");
+    }
   }
   for (const auto& [ref, vbd] : vbds.items()) {
     std::string vm = vbd["VM"], vdi = vbd["VDI"];
@@ -64,28 +71,6 @@ std::vector<std::string> Leftovers(const Json& db, const std::set<std::string>& 
     out.push_back("task " + task["name_label"].get<std::string>() + " " +
                   task["status"].get<std::string>());
   return out;
-}
-
-// GET of a simulator control path over plain HTTP/1.0 (the body runs to
-// EOF); "" on any failure.
-std::string HttpGetBody(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(uint16_t(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string resp;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (write(fd, req.data(), req.size()) == ssize_t(req.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) resp.append(buf, size_t(n));
-    }
-  }
-  close(fd);
-  size_t body = resp.find("\r\n\r\n");
-  return body == std::string::npos ? "" : resp.substr(body + 4);
 }
 
 std::string Joined(const std::vector<std::string>& v) {
@@ -118,7 +103,7 @@ class VmFaults : public ::testing::Test {
   }
 
   Json Stats() {
-    Json j = Json::parse(HttpGetBody(sim_->port(), "/casulo-sim/stats"), nullptr, false);
+    Json j = Json::parse(HttpBody(sim_->port(), "GET", "/casulo-sim/stats"), nullptr, false);
     return j.is_object() ? j : Json::object({{"calls", Json::object()}, {"http", Json::object()}});
   }
   int64_t Calls(const std::string& method) {
@@ -155,17 +140,18 @@ class VmFaults : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return Json::parse(r.out, nullptr, false);
   }
-  // The CBT bases named by the latest point of each VM.
-  std::set<std::string> Bases() {
+  // The bases named by the latest point of each VM.
+  Kept Bases() {
     std::map<std::string, Json> latest;
     for (const auto& p : Points())
       if (!latest.count(p["source"]) || p["time"] > latest[p["source"]]["time"])
         latest[p["source"]] = p;
-    std::set<std::string> out;
+    Kept out;
     for (const auto& [vm, p] : latest)
-      for (const auto& d : p["disks"])
-        if (d["labels"].contains("cbt_base"))
-          out.insert(d["labels"]["cbt_base"].get<std::string>());
+      for (const auto& d : p["disks"]) {
+        if (d["labels"].contains("cbt_base")) out.cbt.insert(d["labels"]["cbt_base"].get<std::string>());
+        if (d["labels"].contains("vhd_base")) out.vhd.insert(d["labels"]["vhd_base"].get<std::string>());
+      }
     return out;
   }
   std::vector<std::string> PoolLeftovers() {
@@ -256,8 +242,9 @@ TEST_F(VmFaults, VdiInUseOnCleanupIsRetried) {
   EXPECT_EQ(j[0]["disks"][0]["transport"], "cbt-nbd") << r.out;
   EXPECT_GT(Calls("VDI.data_destroy") - before, 1) << "data_destroy was retried";
   EXPECT_TRUE(j[0]["note"].get<std::string>().empty()) << "cleanup had no problem: " << r.out;
-  std::set<std::string> bases = Bases();
-  EXPECT_EQ(bases.size(), 1u);
+  Kept bases = Bases();
+  EXPECT_EQ(bases.cbt.size(), 1u);
+  EXPECT_TRUE(bases.vhd.empty());
   ExpectClean();  // a base that is not cbt_metadata is a leftover
 }
 

@@ -173,11 +173,19 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
     });
   }
   if (CancelRequested()) return fail(interrupted());
-  if (opt.enable_cbt) {
-    for (const auto& vbd : Refs(vm_rec, "VBDs")) {
-      XmlRpcValue rec = RecordOf(s, "VBD", vbd);
-      if (Str(rec, "type") != "Disk" || xapi::IsNullRef(Str(rec, "VDI"))) continue;
-      (void)s.Call("VDI.enable_cbt", {XmlRpcValue(Str(rec, "VDI"))});  // unsupported: stays off
+  if (opt.enable_cbt && opt.probe->NoCbt().empty()) {
+    for (const auto& d : vm_disks) {
+      if (d.excluded || Bool(d.record, "cbt_enabled")) continue;
+      // Refused: CBT stays off and the disk goes by another transport.
+      // Hosts before 7.3 lack the method and an unlicensed pool the
+      // feature: neither changes during the run, so no other disk asks.
+      auto r = s.Call("VDI.enable_cbt", {XmlRpcValue(d.ref)});
+      std::string_view code = r.ok() ? "" : xapi::XapiCode(r.status());
+      if (code == "MESSAGE_METHOD_UNKNOWN")
+        opt.probe->SetNoCbt("the hosts have no CBT (VDI.enable_cbt is unknown: XenServer before 7.3)");
+      else if (code == "LICENCE_RESTRICTION")
+        opt.probe->SetNoCbt("CBT is not licensed in this pool (" + r.status().ToString() + ")");
+      if (!opt.probe->NoCbt().empty()) break;
     }
   }
   rep.phase_seconds["preflight"] = Since(t);
@@ -218,6 +226,7 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
     job.userdevice = Str(rec, "userdevice");
     job.size = uint64_t(Int(vrec, "virtual_size"));
     job.cbt = Bool(vrec, "cbt_enabled");
+    job.sr = Str(vrec, "SR");
     if (latest)
       if (const repo::SnapshotDisk* p = latest->second.FindDisk(job.key); p && p->size == job.size) job.parent = *p;
     jobs.push_back(std::move(job));
@@ -234,18 +243,25 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
   if (!meta_reader.ok()) return fail(std::move(meta_reader).status());
   auto meta_tree = BackupDiskExtents(repo, **meta_reader, {});
   if (!meta_tree.ok()) return fail(std::move(meta_tree).status().With("storing the metadata"));
+  rep.new_bytes += meta_tree->stats.new_bytes;  // the point's own bytes count too
   rep.phase_seconds["metadata"] = Since(t);
   if (CancelRequested()) return fail(interrupted());
 
   t = Clock::now();
   std::vector<repo::SnapshotDisk> disks;
+  std::vector<bool> keep_cbt;  // per job: the base kept is cbt_metadata
   for (const auto& job : jobs) {
     if (CancelRequested()) return fail(interrupted());
     auto out = BackupOneDisk(s, ep, repo, job, opt);
     if (!out.ok()) return fail(std::move(out).status());
     // What this run keeps for the next: the snapshot VDI itself, as
-    // cbt_metadata when CBT is on (its data is dropped), whole otherwise.
-    out->disk.labels[job.cbt ? kCbtBase : kVhdBase] = job.snap_vdi_uuid;
+    // cbt_metadata (its data dropped) when CBT is on and the disk could be
+    // read over NBD, which is how a CBT base is used; whole otherwise, as
+    // the base of a VHD delta (NBD off or failing now will likely be so
+    // next time, and a whole base still serves CBT if NBD comes back).
+    const std::string& how = out->report.transport;
+    keep_cbt.push_back(job.cbt && (how == "cbt-nbd" || how == "nbd"));
+    out->disk.labels[keep_cbt.back() ? kCbtBase : kVhdBase] = job.snap_vdi_uuid;
     rep.read_bytes += out->report.read_bytes;
     rep.new_bytes += out->report.new_bytes;
     rep.disks.push_back(out->report);
@@ -290,8 +306,9 @@ Result<VmBackupReport> BackupVm(xapi::Session& s, const xapi::Endpoint& ep, repo
   Status st = DestroySnapshotVm(s, snap_ref, keep);
   std::vector<std::string> problems;
   if (!st.ok()) problems.push_back(st.ToString());
-  for (const auto& job : jobs) {
-    if (!job.cbt) continue;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const DiskJob& job = jobs[i];
+    if (!keep_cbt[i]) continue;
     Status dd = CleanupCall(s, "VDI.data_destroy", {XmlRpcValue(job.snap_vdi_ref)}).status();
     if (!dd.ok()) problems.push_back("data_destroy " + job.snap_vdi_uuid + ": " + dd.ToString());
   }

@@ -44,10 +44,28 @@ DiskBackupOptions DiskOptions(const DiskJob& job, const VmBackupOptions& opt, bo
   return o;
 }
 
-Result<DiskBackupResult> ReadOverNbd(xapi::Session& s, repo::Repository& repo, const DiskJob& job,
-                                     const VmBackupOptions& opt, std::optional<Bytes> bitmap) {
-  ASSIGN_OR_RETURN(std::vector<xapi::NbdInfo> infos, xapi::GetNbdInfo(s, job.snap_vdi_ref));
-  if (infos.empty()) return Error(Code::kUnsupported, "the host offers no NBD network");
+// Where the snapshot VDI can be read over NBD, or why it cannot. What holds
+// beyond this disk (no get_nbd_info on the hosts; no NBD network for its
+// SR) is kept in the run's probe, so other disks and VMs do not ask again.
+Result<std::vector<xapi::NbdInfo>> NbdInfos(xapi::Session& s, const DiskJob& job, const VmBackupOptions& opt) {
+  if (std::string why = opt.probe->NoNbd(job.sr); !why.empty()) return Error(Code::kUnsupported, "{}", why);
+  auto infos = xapi::GetNbdInfo(s, job.snap_vdi_ref);
+  if (xapi::IsXapiError(infos.status(), "MESSAGE_METHOD_UNKNOWN")) {
+    opt.probe->SetNoNbd("", "the hosts have no NBD (VDI.get_nbd_info is unknown: XenServer before 7.3)");
+    return Error(Code::kUnsupported, "{}", opt.probe->NoNbd(job.sr));
+  }
+  if (!infos.ok()) return std::move(infos).status().With("VDI.get_nbd_info");
+  if (infos->empty()) {
+    opt.probe->SetNoNbd(job.sr,
+                        "no network with an NBD purpose reaches the hosts of the disk's SR "
+                        "(VDI.get_nbd_info is empty)");
+    return Error(Code::kUnsupported, "{}", opt.probe->NoNbd(job.sr));
+  }
+  return infos;
+}
+
+Result<DiskBackupResult> ReadOverNbd(repo::Repository& repo, const DiskJob& job, const VmBackupOptions& opt,
+                                     const std::vector<xapi::NbdInfo>& infos, std::optional<Bytes> bitmap) {
   ASSIGN_OR_RETURN(auto reader, xapi::MultiNbdReader::Connect(infos, std::max(1, opt.nbd_connections)));
   ASSIGN_OR_RETURN(std::vector<formats::ByteRange> ranges, reader->AllocatedExtents());
   NbdSource src(*reader);
@@ -56,17 +74,31 @@ Result<DiskBackupResult> ReadOverNbd(xapi::Session& s, repo::Repository& repo, c
   return BackupDiskRandom(repo, disk, DiskOptions(job, opt, job.parent.has_value()));
 }
 
+std::string Label(const std::optional<repo::SnapshotDisk>& d, const char* key) {
+  return d && d->labels.count(key) ? d->labels.at(key) : "";
+}
+
+// The base is the previous run's snapshot: its cbt_metadata VDI, or the
+// whole snapshot a run without NBD kept (its CBT log serves as well).
+// NBD is checked first: without it the bitmap would be asked for nothing.
 Result<DiskBackupResult> CbtNbd(xapi::Session& s, repo::Repository& repo, const DiskJob& job,
                                 const VmBackupOptions& opt) {
-  if (!job.cbt) return Error(Code::kUnsupported, "CBT is off on this disk");
-  std::string base = job.parent ? job.parent->labels.count(kCbtBase) ? job.parent->labels.at(kCbtBase) : "" : "";
+  if (!job.cbt) {
+    if (std::string why = opt.probe->NoCbt(); !why.empty()) return Error(Code::kUnsupported, "{}", why);
+    return Error(Code::kUnsupported, "{}",
+                 opt.enable_cbt ? "CBT is off on this disk (VDI.enable_cbt did not take)"
+                                : "CBT is off on this disk and was not asked for");
+  }
+  std::string base = Label(job.parent, kCbtBase);
+  if (base.empty()) base = Label(job.parent, kVhdBase);
   if (base.empty()) return Error(Code::kUnsupported, "no CBT base from an earlier run");
+  ASSIGN_OR_RETURN(std::vector<xapi::NbdInfo> infos, NbdInfos(s, job, opt));
   auto base_ref = s.Call("VDI.get_by_uuid", {XmlRpcValue(base)});
   if (!base_ref.ok()) return Error(Code::kUnsupported, "the CBT base {} is gone from the pool", base);
   ASSIGN_OR_RETURN(XmlRpcValue text, Call(s, "VDI.list_changed_blocks", {*base_ref, XmlRpcValue(job.snap_vdi_ref)}));
   if (!text.is_string()) return Error(Code::kRemote, "list_changed_blocks returned no string");
   ASSIGN_OR_RETURN(Bytes bitmap, ParseChangedBlocks(AsBytes(text.str()), "base64", job.size));
-  return ReadOverNbd(s, repo, job, opt, std::move(bitmap));
+  return ReadOverNbd(repo, job, opt, infos, std::move(bitmap));
 }
 
 // GET /export_raw_vdi?format=vhd[&base=] parsed while it arrives.
@@ -105,8 +137,12 @@ Result<DiskBackupResult> VhdStream(xapi::Session& s, const xapi::Endpoint& ep, r
 
 Result<DiskBackupResult> VhdDelta(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
                                   const DiskJob& job, const VmBackupOptions& opt, std::vector<std::string>* notes) {
-  std::string base = job.parent && job.parent->labels.count(kVhdBase) ? job.parent->labels.at(kVhdBase) : "";
-  if (base.empty()) return Error(Code::kUnsupported, "no kept snapshot from an earlier run");
+  std::string base = Label(job.parent, kVhdBase);
+  if (base.empty())
+    return Error(Code::kUnsupported, "{}",
+                 Label(job.parent, kCbtBase).empty()
+                     ? "no kept snapshot from an earlier run"
+                     : "the earlier run kept only CBT metadata (no data to diff against)");
   auto base_ref = s.Call("VDI.get_by_uuid", {XmlRpcValue(base)});
   if (!base_ref.ok()) return Error(Code::kUnsupported, "the kept snapshot {} is gone from the pool", base);
   bool delta = false;
@@ -137,7 +173,10 @@ Result<DiskOutcome> BackupOneDisk(xapi::Session& s, const xapi::Endpoint& ep, re
   };
   attempt("cbt-nbd", [&] { return CbtNbd(s, repo, job, opt); });
   attempt("vhd-delta", [&] { return VhdDelta(s, ep, repo, job, opt, &fallbacks); });
-  attempt("nbd", [&] { return ReadOverNbd(s, repo, job, opt, std::nullopt); });
+  attempt("nbd", [&]() -> Result<DiskBackupResult> {
+    ASSIGN_OR_RETURN(std::vector<xapi::NbdInfo> infos, NbdInfos(s, job, opt));
+    return ReadOverNbd(repo, job, opt, infos, std::nullopt);
+  });
   attempt("vhd", [&]() -> Result<DiskBackupResult> {
     bool delta = false;
     return VhdStream(s, ep, repo, job, opt, "", &delta);

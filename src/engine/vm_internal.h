@@ -109,6 +109,7 @@ struct DiskJob {
   std::string userdevice;
   std::string snap_vdi_ref;  // the snapshot's VDI
   std::string snap_vdi_uuid;
+  std::string sr;            // the snapshot VDI's SR (NBD reach is per SR)
   uint64_t size = 0;
   bool cbt = false;          // the snapshot VDI has CBT
   std::optional<repo::SnapshotDisk> parent;  // the same disk in the previous point

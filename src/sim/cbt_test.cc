@@ -186,14 +186,22 @@ TEST_P(CbtProductTest, OldProductsHaveNoCbtMethods) {
     EXPECT_EQ(Err(m, {vdi}), (V{"MESSAGE_METHOD_UNKNOWN", m}));
   EXPECT_EQ(Err("VDI.list_changed_blocks", {vdi, vdi}),
             (V{"MESSAGE_METHOD_UNKNOWN", "VDI.list_changed_blocks"}));
-  EXPECT_FALSE(Rec("VDI", vdi).Find("cbt_enabled")->b());
+  // The fields came with the methods: absent from records, accessors unknown.
+  EXPECT_EQ(Err("VDI.get_cbt_enabled", {vdi}), (V{"MESSAGE_METHOD_UNKNOWN", "VDI.get_cbt_enabled"}));
+  auto rec = sim_->Call("VDI.get_record", {session_, vdi});
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->Find("cbt_enabled"), nullptr);
+  EXPECT_NE(rec->Find("virtual_size"), nullptr);
+  auto nets = sim_->Call("network.get_all_records", {session_});
+  ASSERT_TRUE(nets.ok());
+  for (const auto& [ref, n] : nets->members()) EXPECT_EQ(n.Find("purpose"), nullptr) << ref;
+  EXPECT_EQ(Err("network.add_purpose", {nets->members()[0].first, "nbd"}),
+            (V{"MESSAGE_METHOD_UNKNOWN", "network.add_purpose"}));
   auto methods = sim_->Call("system.listMethods", {});
   ASSERT_TRUE(methods.ok());
-  // cbt_enabled stays in the schema (always false here), so its getter does too.
   for (const auto& m : methods->array())
-    for (const char* cbt : {"_cbt", "list_changed_blocks", "data_destroy"})
-      EXPECT_TRUE(m.str().find(cbt) == std::string::npos || m.str() == "VDI.get_cbt_enabled")
-          << m.str();
+    for (const char* cbt : {"_cbt", "list_changed_blocks", "data_destroy", "purpose"})
+      EXPECT_TRUE(m.str().find(cbt) == std::string::npos) << m.str();
   Ok("VDI.snapshot", {vdi});
 }
 

@@ -110,7 +110,8 @@ XmlRpcArray Collect(const Store& st, const std::vector<Subscription>& subs, uint
     if (!WantsClass(subs, lower)) continue;
     for (const auto& [ref, obj] : table) {
       if (obj.modified <= from || !Wants(subs, lower, ref)) continue;
-      event(obj.modified, lower, ref, obj.created > from ? "add" : "mod", &obj.record);
+      XmlRpcValue rec = RecordForRelease(st, cls, obj.record);  // as the release serves it
+      event(obj.modified, lower, ref, obj.created > from ? "add" : "mod", &rec);
     }
   }
   for (const auto& t : st.tombstones()) {

@@ -5,9 +5,36 @@
 #include <charconv>
 
 #include "sim/sim.h"
+#include "vm_rules.h"
 
 namespace casulo::sim {
 namespace {
+
+// 7.3 (inverness, API 2.8) brought CBT and NBD: VDI.cbt_enabled and
+// network.purpose (xapi-protocol.md §2.4, §2.5, §6). Without a host record
+// (a bare store) everything is served.
+bool SinceInverness(const Store& st) {
+  int v = ApiVersion(st);
+  return v == 0 || v >= 208;
+}
+
+// Fields XAPI added after the oldest release the simulator plays: before
+// it they are absent from records, and their accessors are unknown methods
+// (MESSAGE_METHOD_UNKNOWN), as on a real host of that release.
+struct LaterField {
+  std::string_view cls, field;
+  bool (*available)(const Store&);
+};
+constexpr LaterField kLaterFields[] = {
+    {"VDI", "cbt_enabled", &SinceInverness},
+    {"network", "purpose", &SinceInverness},
+};
+
+bool (*FieldAvailability(std::string_view cls, std::string_view field))(const Store&) {
+  for (const auto& f : kLaterFields)
+    if (f.cls == cls && f.field == field) return f.available;
+  return nullptr;
+}
 
 struct Parsed {
   const ClassSchema* cls = nullptr;
@@ -78,12 +105,12 @@ Result<XmlRpcValue> Generic(CallContext& ctx, std::string_view method, Args args
   }
   if (op == "get_all_records") {
     XmlRpcStruct all;
-    for (const auto& [ref, obj] : table) all.emplace_back(ref, obj.record);
+    for (const auto& [ref, obj] : table) all.emplace_back(ref, RecordForRelease(ctx.store, cls.name, obj.record));
     return XmlRpcValue(std::move(all));
   }
   if (op == "get_record") {
     ASSIGN_OR_RETURN(XmlRpcValue * rec, Lookup(ctx, cls, args[0], false));
-    return *rec;
+    return RecordForRelease(ctx.store, cls.name, *rec);
   }
   if (op == "get_by_uuid") {
     std::string uuid = args[0].is_string() ? args[0].str() : "";
@@ -150,13 +177,35 @@ bool IsA(const ClassSchema& cls, std::string_view field, XmlRpcValue::Type t) {
 
 }  // namespace
 
+XmlRpcValue RecordForRelease(const Store& st, std::string_view cls, const XmlRpcValue& rec) {
+  bool drop = false;
+  for (const auto& f : kLaterFields) drop |= f.cls == cls && !f.available(st);
+  if (!drop || !rec.is_struct()) return rec;
+  XmlRpcStruct out;
+  for (const auto& [k, v] : rec.members()) {
+    auto available = FieldAvailability(cls, k);
+    if (available == nullptr || available(st)) out.emplace_back(k, v);
+  }
+  return XmlRpcValue(std::move(out));
+}
+
 MethodSpec ResolveGeneric(std::string_view method) {
   Parsed p = Split(method);
   if (p.cls == nullptr) return {};
   const ClassSchema& cls = *p.cls;
   const std::string& op = p.op;
   using T = XmlRpcValue::Type;
-  auto spec = [](int n) { return MethodSpec{n, n, true, false, &Generic}; };
+  // An accessor of a field the release lacks is unknown there.
+  auto available = [&]() -> bool (*)(const Store&) {
+    for (std::string_view pre : {"get_", "set_", "add_to_", "remove_from_", "add_", "remove_"})
+      if (StartsWith(op, pre)) return FieldAvailability(cls.name, FieldAfter(op, pre));
+    return nullptr;
+  }();
+  auto spec = [available](int n) {
+    MethodSpec m{n, n, true, false, &Generic};
+    m.available = available;
+    return m;
+  };
   if (op == "get_all" || op == "get_all_records") return cls.has_get_all ? spec(0) : MethodSpec{};
   if (op == "get_record" || op == "get_by_uuid") return spec(1);
   if (op == "get_by_name_label") return cls.Default("name_label") ? spec(1) : MethodSpec{};

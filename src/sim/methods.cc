@@ -48,6 +48,7 @@ Result<XmlRpcValue> ListMethodsCall(CallContext& ctx, std::string_view, Args) {
     std::string_view name = m;
     if (name.substr(0, 6) == "Async.") name.remove_prefix(6);
     MethodSpec spec = ResolveSpecial(name);
+    if (spec.fn == nullptr) spec = ResolveGeneric(name);
     if (spec.available != nullptr && !spec.available(ctx.store)) continue;
     out.emplace_back(std::move(m));
   }
@@ -111,10 +112,11 @@ std::span<const SpecialMethod> AllTables(size_t i) {
     case 7: return VmCheckpointMethods();
     case 8: return VdiOpsMethods();
     case 9: return VbdVifMethods();
+    case 10: return VmCloneMethods();
     default: return {};
   }
 }
-constexpr size_t kTables = 10;
+constexpr size_t kTables = 11;
 
 }  // namespace
 

@@ -154,6 +154,8 @@ Result<XmlRpcValue> VbdPlugging(CallContext& ctx, std::string_view method, Args 
   return kVoid;
 }
 
+}  // namespace
+
 // xapi_vif_helpers.ml gen_mac: MD5 chained 2*device+1 times over the VM's
 // mac_seed, then bytes 0-3 of that and 1-2 of its MD5; locally
 // administered, unicast.
@@ -173,6 +175,8 @@ std::string GenMac(int device, const std::string& seed) {
                 b(h, 2), b(h, 3), b(h2, 1), b(h2, 2));
   return buf;
 }
+
+namespace {
 
 bool ValidMac(const std::string& mac) {
   if (mac.size() != 17) return false;

@@ -109,6 +109,10 @@ Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi) {
   return CopyVdi(ctx, vdi, true);
 }
 
+Result<std::string> CloneVdi(CallContext& ctx, const std::string& vdi) {
+  return CopyVdi(ctx, vdi, false);
+}
+
 std::span<const SpecialMethod> VdiMethods() { return kVdi; }
 
 }  // namespace casulo::sim

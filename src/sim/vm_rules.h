@@ -42,6 +42,10 @@ int DiskNumber(const std::string& s);
 // The device name a started domain gives a disk number: "xvda", "xvdb"...
 std::string DeviceName(const std::string& userdevice);
 
+// The MAC XAPI generates for VIF `device` of a VM with this mac_seed
+// (vbd_vif.cc; xapi_vif_helpers.ml gen_mac).
+std::string GenMac(int device, const std::string& seed);
+
 // A constructor's record argument (VM.create, VDI.create, ...) laid over the
 // class defaults: fields the schema knows are converted to its wire types
 // (FIELD_TYPE_ERROR [field] otherwise), unknown fields are dropped, missing

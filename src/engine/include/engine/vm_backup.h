@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,44 @@
 #include "xapi/transport.h"
 
 namespace casulo::engine {
+
+// What a run learns about the pool once, for every VM and disk of the run:
+// a capability the hosts lack is probed once, not per VM and disk. XAPI's
+// MESSAGE_METHOD_UNKNOWN to VDI.enable_cbt or VDI.get_nbd_info (hosts
+// before 7.3), or LICENCE_RESTRICTION to enable_cbt, hold pool-wide; an
+// empty get_nbd_info (no network with an NBD purpose on the hosts that see
+// the SR) holds for that SR. Other errors may be passing and are not kept.
+// Thread-safe.
+class VmPoolProbe {
+ public:
+  // "" while CBT may work; else why it cannot (the first answer seen).
+  std::string NoCbt() const {
+    std::lock_guard l(mu_);
+    return no_cbt_;
+  }
+  void SetNoCbt(std::string why) {
+    std::lock_guard l(mu_);
+    if (no_cbt_.empty()) no_cbt_ = std::move(why);
+  }
+  // "" while NBD may work for disks in SR `sr`; else why not.
+  std::string NoNbd(const std::string& sr) const {
+    std::lock_guard l(mu_);
+    if (!no_nbd_pool_.empty()) return no_nbd_pool_;
+    auto it = no_nbd_sr_.find(sr);
+    return it == no_nbd_sr_.end() ? "" : it->second;
+  }
+  // `sr` "" means every SR.
+  void SetNoNbd(const std::string& sr, std::string why) {
+    std::lock_guard l(mu_);
+    if (sr.empty()) no_nbd_pool_ = std::move(why);
+    else no_nbd_sr_.emplace(sr, std::move(why));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string no_cbt_, no_nbd_pool_;
+  std::map<std::string, std::string> no_nbd_sr_;
+};
 
 struct VmBackupOptions {
   std::string pool;  // recorded in the recovery point's labels
@@ -36,6 +76,9 @@ struct VmBackupOptions {
   int min_sr_free_percent = 5;
   int max_chain = 25;
   int threads = 0;
+  // Shared by the copies of one run's options (one per run: a new run
+  // probes again, the pool may have been upgraded or reconfigured).
+  std::shared_ptr<VmPoolProbe> probe = std::make_shared<VmPoolProbe>();
   // Called on every phase change and during disk reads.
   std::function<void(std::string_view phase, uint64_t done, uint64_t total)> progress;
 };
@@ -62,6 +105,8 @@ struct VmBackupReport {
   // left out.
   std::vector<std::string> notes;
   std::map<std::string, double> phase_seconds;  // preflight, snapshot, metadata, disks, commit, cleanup
+  // Over the disks and the metadata document: new_bytes is what this point
+  // added to the repository (before compression), metadata included.
   uint64_t read_bytes = 0, new_bytes = 0;
 };
 

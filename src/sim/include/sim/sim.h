@@ -133,12 +133,16 @@ std::span<const SpecialMethod> VmLifecycleMethods();   // vm_lifecycle.cc: creat
 std::span<const SpecialMethod> VmCheckpointMethods();  // vm_checkpoint.cc: checkpoint, snapshot_with_quiesce
 std::span<const SpecialMethod> VdiOpsMethods();        // vdi_ops.cc: VDI.create/clone/resize/copy
 std::span<const SpecialMethod> VbdVifMethods();        // vbd_vif.cc: VBD/VIF create, destroy, plug
+std::span<const SpecialMethod> VmCloneMethods();       // vm_clone.cc: VM.clone
 MethodSpec ResolveSpecial(std::string_view method);
 
 // Shared by VM.snapshot and VDI.snapshot (vdi.cc): a snapshot VDI of `vdi`
 // (record copy with is_a_snapshot, snapshot_of, snapshot_time, CBT flag
 // inherited) and a sparse copy of its data. Returns the new ref.
 Result<std::string> SnapshotVdi(CallContext& ctx, const std::string& vdi);
+// What VDI.clone makes (vdi.cc): a new independent VDI in the same SR with a
+// copy of the data, no CBT, not a snapshot. Used by VM.clone.
+Result<std::string> CloneVdi(CallContext& ctx, const std::string& vdi);
 // Gives snapshot VM `snap` copies of `vm`'s VBDs (over snapshot VDIs of its
 // disks, except those in `ignore`) and VIFs, with back-references (vm.cc;
 // VM.snapshot and VM.checkpoint).
@@ -147,6 +151,9 @@ Status CopyDevicesToSnapshot(CallContext& ctx, const std::string& vm, const std:
 // The string of a ref argument (non-strings printed, so errors can name them).
 std::string RefArg(const XmlRpcValue& v);
 MethodSpec ResolveGeneric(std::string_view method);
+// `rec` (of class `cls`) as the release this store plays serves it: without
+// the fields XAPI added later (VDI.cbt_enabled, network.purpose before 7.3).
+XmlRpcValue RecordForRelease(const Store& st, std::string_view cls, const XmlRpcValue& rec);
 std::vector<std::string> ListGenericMethods();
 std::vector<std::string> ListMethods();  // system.listMethods: specials + generic
 
