@@ -1,5 +1,6 @@
 #include "sim/http.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace casulo::sim {
@@ -111,31 +112,37 @@ Status DataSinkAdapter::Write(ByteSpan data) {
 
 Status DataSinkAdapter::Finish() { return Flush(); }
 
-bool PipeSource::Push(const char* data, size_t len) {
+bool PipeSource::HandOver() {
   std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return abandoned_ || full_.size() < kQueued; });
+  if (abandoned_) return false;
+  full_.push_back(std::move(fill_));
+  fill_ = Bytes();
+  if (!spare_.empty()) {
+    fill_ = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  cv_.notify_all();
+  return true;
+}
+
+bool PipeSource::Push(const char* data, size_t len) {
+  if (abandoned_) return false;
+  const auto* p = reinterpret_cast<const uint8_t*>(data);
   while (len > 0) {
-    cv_.wait(lock, [&] { return abandoned_ || queued_ < kBound; });
-    if (abandoned_) return false;
-    if (q_.empty() || q_.back().size() == kPiece) {
-      q_.emplace_back();
-      q_.back().reserve(kPiece);
-    }
-    Bytes& tail = q_.back();
-    size_t take = std::min(len, kPiece - tail.size());
-    tail.insert(tail.end(), reinterpret_cast<const uint8_t*>(data),
-                reinterpret_cast<const uint8_t*>(data) + take);
-    data += take;
+    if (fill_.size() == kPiece && !HandOver()) return false;
+    if (fill_.capacity() < kPiece) fill_.reserve(kPiece);
+    size_t take = std::min(len, kPiece - fill_.size());
+    fill_.insert(fill_.end(), p, p + take);
+    p += take;
     len -= take;
-    queued_ += take;
-    // The reader is woken per full piece, not per socket read (httplib
-    // hands over 4 KiB at a time).
-    if (tail.size() == kPiece) cv_.notify_all();
   }
   return true;
 }
 
 void PipeSource::Close() {
   std::lock_guard lock(mu_);
+  if (!fill_.empty()) full_.push_back(std::move(fill_));
   closed_ = true;
   cv_.notify_all();
 }
@@ -147,27 +154,24 @@ void PipeSource::Abandon() {
 }
 
 Result<size_t> PipeSource::Read(MutableByteSpan out) {
-  std::unique_lock lock(mu_);
-  // Only full pieces are read before the end, so the producer's tail is
-  // never shared.
-  cv_.wait(lock, [&] { return closed_ || q_.size() > 1 || (!q_.empty() && q_.front().size() == kPiece); });
-  size_t n = 0;
-  bool freed = false;
-  while (n < out.size() && !q_.empty() && (closed_ || q_.front().size() == kPiece)) {
-    Bytes& front = q_.front();
-    size_t take = std::min(out.size() - n, front.size() - head_);
-    std::memcpy(out.data() + n, front.data() + head_, take);
-    n += take;
-    head_ += take;
-    queued_ -= take;
-    if (head_ == front.size()) {
-      q_.pop_front();
-      head_ = 0;
-      freed = true;
+  if (head_ == drain_.size()) {
+    std::unique_lock lock(mu_);
+    if (drain_.capacity() > 0) {
+      drain_.clear();
+      spare_.push_back(std::move(drain_));
     }
+    drain_ = Bytes();
+    head_ = 0;
+    cv_.wait(lock, [&] { return closed_ || !full_.empty(); });
+    if (full_.empty()) return size_t{0};  // closed and drained
+    drain_ = std::move(full_.front());
+    full_.pop_front();
+    cv_.notify_all();  // room for the producer
   }
+  size_t n = std::min(out.size(), drain_.size() - head_);
+  std::memcpy(out.data(), drain_.data() + head_, n);
+  head_ += n;
   pos_ += n;
-  if (freed) cv_.notify_all();
   return n;
 }
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "sim/buffered_server.h"
 #include "sim/http.h"
 
 namespace casulo::sim {
@@ -148,7 +149,9 @@ Status Server::Run(const ServerOptions& opts, const std::function<void(int)>& on
   if (listeners.empty()) listeners.push_back({opts.host, ""});
   auto make = [&]() -> std::unique_ptr<httplib::Server> {
     if (opts.tls) return std::make_unique<httplib::SSLServer>(opts.cert_file.c_str(), opts.key_file.c_str());
-    return std::make_unique<httplib::Server>();
+    // Plain HTTP reads bodies in 256 KiB socket reads (buffered_server.h);
+    // TLS keeps httplib's own stream.
+    return std::make_unique<BufferedServer>();
   };
   // Port 0: the master takes any free port and the others the same one;
   // when another process holds it on one of their addresses, start again.

@@ -5,10 +5,12 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/stream.h"
 #include "sim/sim.h"
@@ -66,26 +68,46 @@ class DataSinkAdapter final : public Sink {
 
 // A bounded pipe from httplib's ContentReader callback (the producer,
 // the request thread) to a Source read by a worker thread.
+//
+// httplib hands the body over 4 KiB at a time. The producer gathers those
+// fragments into a 1 MiB piece of its own without taking the lock, and
+// hands a piece over whole (moved, not copied) when it is full; the reader
+// takes whole pieces the same way and copies out of its current piece
+// without the lock. Emptied pieces go back to the producer for reuse, so a
+// transfer allocates at most kQueued + 2 pieces: memory is bounded by
+// (kQueued + 2) MiB whatever the body's size.
 class PipeSource final : public Source {
  public:
-  // Blocks while more than the bound is queued; false once the reader has
-  // given up (Abandon), so the producer stops reading the socket.
+  // Producer side, one thread. Blocks while kQueued pieces wait; false once
+  // the reader has given up (Abandon), so the producer stops reading the
+  // socket.
   bool Push(const char* data, size_t len);
-  void Close();    // end of the body
-  void Abandon();  // the reader is done (finished or failed)
+  void Close();    // end of the body: hands over the partial piece
+  // Reader side (any thread): the reader is done (finished or failed).
+  void Abandon();
+  // Reader side, one thread: up to out.size() bytes of the current piece.
   Result<size_t> Read(MutableByteSpan out) override;
   uint64_t position() const override { return pos_; }
 
  private:
-  static constexpr size_t kBound = 8 << 20;
   static constexpr size_t kPiece = 1 << 20;
+  static constexpr size_t kQueued = 8;
+  // Moves fill_ into full_, waiting for room; false once abandoned.
+  bool HandOver();
+
+  // Producer only.
+  Bytes fill_;
+  // Reader only.
+  Bytes drain_;
+  size_t head_ = 0;  // consumed bytes of drain_
+  uint64_t pos_ = 0;
+  // Shared, under mu_.
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Bytes> q_;
-  size_t head_ = 0;  // consumed bytes of q_.front()
-  size_t queued_ = 0;
-  bool closed_ = false, abandoned_ = false;
-  uint64_t pos_ = 0;
+  std::deque<Bytes> full_;    // filled pieces, in body order
+  std::vector<Bytes> spare_;  // emptied pieces, capacity kept
+  bool closed_ = false;
+  std::atomic<bool> abandoned_{false};  // also read by Push without mu_
 };
 
 // One transfer's statistics and data-plane faults (faults.h): counts the
