@@ -1,14 +1,20 @@
 // casulo backup vm POOL [VM...] [--all] [--tag T] [--exclude-tag T]
-// (issue 5; docs/design/vm-backup.md). VMs are taken one after the other;
-// one VM's failure is reported and the others go on; the exit code is that
-// of the first failure.
+// [--concurrency N] [--per-host N] [--per-sr N] (issue 5;
+// docs/design/vm-backup.md). Up to N VMs at once (engine/vm_schedule.h),
+// each worker with its own XenAPI session; one VM's failure is reported and
+// the others go on; the summaries come out in VM name order whatever the
+// order of finishing; the exit code is that of the first failure in that
+// order (130 when interrupted).
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/common.h"
 #include "core/cancel.h"
 #include "cmd_pool.h"
 #include "engine/vm_backup.h"
+#include "engine/vm_schedule.h"
+#include "vm_progress.h"
 
 namespace casulo::cli {
 namespace {
@@ -23,6 +29,7 @@ struct VmArgs {
   bool quiesce = false;
   std::vector<std::string> exclude_disk_tags;
   int min_sr_free = 5, max_chain = 25;
+  int concurrency = 1, per_host = 0, per_sr = 0;  // 0: no limit
 };
 
 bool HasAny(const formats::XmlRpcValue& rec, const std::vector<std::string>& tags) {
@@ -118,6 +125,19 @@ Status RunBackupVm(const GlobalOptions& g, const VmArgs& a) {
   ASSIGN_OR_RETURN(std::string password, LoadPoolPassword(config, a.pool));
   ASSIGN_OR_RETURN(auto session, ConnectPool(entry, password).With("pool " + a.pool));
   ASSIGN_OR_RETURN(auto vms, SelectVms(*session, a));
+  // A Session is one connection and not thread-safe: each worker logs in
+  // its own (the first reuses this one).
+  const size_t workers = std::min<size_t>(size_t(std::max(1, a.concurrency)), vms.size());
+  std::vector<std::unique_ptr<xapi::Session>> extra;
+  std::vector<xapi::Session*> sessions{session.get()};
+  for (size_t i = 1; i < workers; ++i) {
+    ASSIGN_OR_RETURN(auto s, ConnectPool(entry, password).With("pool " + a.pool + ", worker session"));
+    sessions.push_back(s.get());
+    extra.push_back(std::move(s));
+  }
+  std::vector<engine::VmPlacement> places(vms.size());
+  if (workers > 1 && (a.per_host > 0 || a.per_sr > 0))
+    for (size_t i = 0; i < vms.size(); ++i) places[i] = engine::PlaceVm(*session, vms[i].second);
   ASSIGN_OR_RETURN(auto repo, OpenRepo(g));
   ASSIGN_OR_RETURN(auto lock, LockRepo(*repo, false, "backup vm"));
   xapi::Endpoint ep{session->url(), {entry.pin, entry.ca_file}};
@@ -130,29 +150,51 @@ Status RunBackupVm(const GlobalOptions& g, const VmArgs& a) {
   o.exclude_disk_tags = a.exclude_disk_tags;
   o.min_sr_free_percent = a.min_sr_free;
   o.max_chain = a.max_chain;
-  Status first;
-  nlohmann::json out = nlohmann::json::array();
+  // The disks' hashing and sealing threads are shared out among the VMs.
+  if (workers > 1) o.threads = int(std::max<size_t>(2, std::thread::hardware_concurrency() / workers));
+
+  std::vector<std::string> names, uuids;
   for (const auto& [name, uuid] : vms) {
-    if (CancelRequested()) {
-      if (first.ok()) first = Status(Code::kCancelled, "interrupted before VM " + name);
-      break;
-    }
-    if (!g.quiet && !g.json) std::fprintf(stderr, "backing up %s (%s)\n", name.c_str(), uuid.c_str());
-    auto r = engine::BackupVm(*session, ep, *repo, uuid, o);
+    names.push_back(name);
+    uuids.push_back(uuid);
+  }
+  VmProgress progress(g, names, uuids);
+  engine::VmBatchOptions bo;
+  bo.limits = {int(workers), a.per_host, a.per_sr};
+  bo.options_for = [&](size_t i) {
+    engine::VmBackupOptions vo = o;
+    vo.progress = [&progress, i](std::string_view phase, uint64_t done, uint64_t total) {
+      progress.Update(i, phase, done, total);
+    };
+    return vo;
+  };
+  bo.on_start = [&](size_t i) { progress.Start(i); };
+  bo.on_tick = [&] { progress.Tick(); };
+  Status first, cancelled;
+  nlohmann::json out = nlohmann::json::array();
+  bo.on_result = [&](size_t i, Result<engine::VmBackupReport> r) {
+    progress.Finish(i);
+    progress.Clear();
+    const auto& [name, uuid] = vms[i];
     if (!r.ok()) {
       Status st = std::move(r).status().With("VM " + name);
       std::fprintf(stderr, "casulo: %s\n", st.ToString().c_str());
       if (g.json) out.push_back({{"vm", uuid}, {"name", name}, {"error", st.ToString()}});
       if (first.ok()) first = st;
-      if (st.code() == Code::kCancelled) break;
-      continue;
+      if (st.code() == Code::kCancelled && cancelled.ok()) cancelled = st;
+    } else if (g.json) {
+      out.push_back(ReportJson(*r));
+    } else {
+      PrintReport(*r);
+      std::fflush(stdout);
     }
-    if (g.json) out.push_back(ReportJson(*r));
-    else PrintReport(*r);
-  }
+  };
+  engine::BackupVms(sessions, ep, *repo, uuids, places, bo);
+  progress.Clear();
   if (g.json) std::printf("%s\n", out.dump().c_str());
   RETURN_IF_ERROR(lock->Release());
-  return first;
+  // Interrupted: exit as interrupted (130) even when an earlier VM failed.
+  return cancelled.ok() ? first : cancelled;
 }
 
 }  // namespace
@@ -179,6 +221,16 @@ void AddBackupVmCommand(CLI::App& backup, const GlobalOptions& g, CommandAction&
   sub->add_option("--max-chain", a->max_chain,
                   "skip a VM with a disk whose VHD chain is this long already (default 25; 0: off)")
       ->check(CLI::Range(0, 30));
+  sub->add_option("--concurrency", a->concurrency,
+                  "back up N VMs at once, each with its own XenAPI session (default 1)")
+      ->check(CLI::Range(1, 64));
+  sub->add_option("--per-host", a->per_host,
+                  "at most N VMs at once per host (where it runs; halted on a local SR: that SR's host; "
+                  "default 0: no limit)")
+      ->check(CLI::Range(0, 64));
+  sub->add_option("--per-sr", a->per_sr,
+                  "at most N VMs at once with a disk on any one SR (default 0: no limit)")
+      ->check(CLI::Range(0, 64));
   sub->callback([&g, &action, a] { action = [&g, a] { return RunBackupVm(g, *a); }; });
 }
 

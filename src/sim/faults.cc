@@ -1,5 +1,6 @@
 #include "sim/faults.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace casulo::sim {
@@ -256,10 +257,19 @@ void Stats::CountBytes(std::string_view path, uint64_t sent, uint64_t received) 
   h.received += received;
 }
 
+void Stats::Gauge(std::string_view name, int64_t value) {
+  std::lock_guard lock(mu_);
+  auto it = gauges_.find(name);
+  if (it == gauges_.end()) it = gauges_.emplace(std::string(name), GaugeValue{value, value}).first;
+  it->second.now = value;
+  it->second.max = std::max(it->second.max, value);
+}
+
 void Stats::Clear() {
   std::lock_guard lock(mu_);
   calls_.clear();
   http_.clear();
+  for (auto& [name, g] : gauges_) g.max = g.now;
 }
 
 Json Stats::ToJson() const {
@@ -268,6 +278,8 @@ Json Stats::ToJson() const {
   for (const auto& [m, n] : calls_) j["calls"][m] = n;
   for (const auto& [p, h] : http_)
     j["http"][p] = {{"requests", h.requests}, {"bytes_sent", h.sent}, {"bytes_received", h.received}};
+  j["gauges"] = Json::object();
+  for (const auto& [n, g] : gauges_) j["gauges"][n] = {{"now", g.now}, {"max", g.max}};
   return j;
 }
 

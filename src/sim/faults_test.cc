@@ -148,5 +148,19 @@ TEST_F(FaultDispatch, StatsCountCallsByWireName) {
   EXPECT_EQ(j["calls"]["session.login_with_password"], 1);
 }
 
+// snapshot_vms follows the snapshot VMs in the store; its max keeps the
+// highest level, and a reset restarts it from the current one.
+TEST_F(FaultDispatch, SnapshotVmGaugeKeepsItsMaximum) {
+  auto s1 = Call("VM.snapshot", {vm_, "s1"});
+  auto s2 = Call("VM.snapshot", {vm_, "s2"});
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  ASSERT_TRUE(Call("VM.destroy", {*s2}).ok());
+  Json j = sim_->stats().ToJson();
+  EXPECT_EQ(j["gauges"]["snapshot_vms"]["now"], 1);
+  EXPECT_EQ(j["gauges"]["snapshot_vms"]["max"], 2);
+  sim_->stats().Clear();
+  EXPECT_EQ(sim_->stats().ToJson()["gauges"]["snapshot_vms"]["max"], 1);
+}
+
 }  // namespace
 }  // namespace casulo::sim

@@ -79,6 +79,13 @@ bool Sim::Authenticate(std::string_view user, std::string_view password) const {
 Status Sim::Committed(uint64_t before) {
   if (store_.generation() == before) return OkStatus();
   changed_.notify_all();
+  // How many snapshot VMs exist after this change: a client backing up
+  // several VMs at once holds several (GET /casulo-sim/stats, "gauges").
+  int64_t snapshots = 0;
+  for (const auto& [ref, obj] : store_.Objects("VM"))
+    if (const XmlRpcValue* f = obj.record.Find("is_a_snapshot"); f && f->type() == XmlRpcValue::Type::kBool && f->b())
+      ++snapshots;
+  stats_.Gauge("snapshot_vms", snapshots);
   return Save();
 }
 

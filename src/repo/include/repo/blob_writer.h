@@ -5,7 +5,8 @@
 // half-written.
 //
 // Not thread-safe: one writer thread owns it (workers build and seal frames in
-// parallel and hand them over).
+// parallel and hand them over). Several BlobWriters of one Repository may
+// run at once, each in its own thread (repository.h, "Thread-safety").
 #pragma once
 
 #include <condition_variable>

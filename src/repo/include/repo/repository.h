@@ -3,7 +3,15 @@
 // and on blobs. The write side for blobs is BlobWriter (blob_writer.h).
 //
 // Thread-safety: const-like reads (LoadBlob, LoadFile, index lookups) may run
-// from several threads; snapshot and key changes from one.
+// from several threads; key changes from one. Several backups may write at
+// once from one process (`backup vm --concurrency`): each owns its
+// BlobWriter, hence its own packs and index files; the index cache is
+// locked; files are saved under unique temporary names and renamed; the
+// Sealer keeps its compression contexts per thread; SaveSnapshot writes a
+// new file per snapshot. Two writers storing the same new chunk at the same
+// time both store it: a duplicate blob, harmless (check reports it as
+// information, prune keeps one copy), and the price of not locking across
+// writers.
 #pragma once
 
 #include <functional>

@@ -82,9 +82,14 @@ class Stats {
   void CountCall(std::string_view method);
   void CountRequest(std::string_view path);
   void CountBytes(std::string_view path, uint64_t sent, uint64_t received);
+  // Records the current value of a gauge (e.g. "snapshot_vms", the snapshot
+  // VMs alive): its latest value and the highest seen since start or Clear.
+  // What clients did at once shows here as a fact, not as a timing.
+  void Gauge(std::string_view name, int64_t value);
+  // Resets the counters; a gauge's max restarts from its current value.
   void Clear();
   // {"calls": {method: n}, "http": {path: {"requests", "bytes_sent",
-  // "bytes_received"}}}
+  // "bytes_received"}}, "gauges": {name: {"now", "max"}}}
   Json ToJson() const;
 
  private:
@@ -94,6 +99,10 @@ class Stats {
   mutable std::mutex mu_;
   std::map<std::string, uint64_t, std::less<>> calls_;
   std::map<std::string, Http, std::less<>> http_;
+  struct GaugeValue {
+    int64_t now = 0, max = 0;
+  };
+  std::map<std::string, GaugeValue, std::less<>> gauges_;
 };
 
 // "/export_raw_vdi/" and "/export_raw_vdi" -> "/export_raw_vdi": the key
