@@ -10,7 +10,7 @@
 
 #include "core/pipe.h"
 #include "engine/vm_restore.h"
-#include "vm_internal.h"
+#include "vm_restore_internal.h"
 #include "xapi/transfer.h"
 
 namespace casulo::engine {
@@ -18,9 +18,76 @@ namespace casulo::engine {
 using namespace vm;
 using Clock = std::chrono::steady_clock;
 
+namespace vm {
 namespace {
 
-constexpr const char* kRestoreBlockReason = "casulo restore in progress";
+int UserdeviceOf(const repo::SnapshotDisk& d) {
+  auto it = d.labels.find("userdevice");
+  return it == d.labels.end() ? 1 << 20 : std::atoi(it->second.c_str());
+}
+
+}  // namespace
+
+XmlRpcValue EmptyMap() { return XmlRpcValue(formats::XmlRpcStruct{}); }
+
+XmlRpcValue OtherConfig(const XmlRpcValue& rec) {
+  formats::XmlRpcStruct out;
+  if (const XmlRpcValue* m = rec.Find("other_config"); m && m->is_struct())
+    for (const auto& [k, v] : m->members())
+      if (k.rfind("casulo:", 0) != 0) out.emplace_back(k, v);
+  return XmlRpcValue(std::move(out));
+}
+
+XmlRpcValue Field(const XmlRpcValue& rec, const char* f, XmlRpcValue fallback) {
+  const XmlRpcValue* v = rec.Find(f);
+  return v != nullptr && !v->is_nil() ? *v : fallback;
+}
+
+std::vector<DiskPlan> PlanDisks(const VmMetadata& m, const repo::Snapshot& point) {
+  std::vector<DiskPlan> out;
+  for (const auto& d : point.disks) {
+    DiskPlan p{&d, {}, {}};
+    for (const auto& [vref, vdi] : m.vdis) {
+      if (Str(vdi, "uuid") != d.key) continue;
+      p.vdi = vdi;
+      for (const auto& [bref, vbd] : m.vbds)
+        if (Str(vbd, "VDI") == vref) p.vbd = vbd;
+    }
+    out.push_back(std::move(p));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const DiskPlan& a, const DiskPlan& b) { return UserdeviceOf(*a.disk) < UserdeviceOf(*b.disk); });
+  return out;
+}
+
+std::string StoredUserdevice(const DiskPlan& p) {
+  if (!p.vbd.is_nil()) return Str(p.vbd, "userdevice");
+  auto ud = p.disk->labels.find("userdevice");
+  return ud == p.disk->labels.end() ? "autodetect" : ud->second;
+}
+
+Status UploadToVdi(xapi::Session& s, const xapi::Endpoint& ep, const std::string& vdi_ref,
+                   std::vector<std::pair<std::string, std::string>> query, uint64_t length,
+                   const std::string& label, const std::function<Status(Sink&)>& write) {
+  Pipe pipe;
+  Status wrote;
+  std::thread writer([&] {
+    wrote = write(pipe.sink());
+    pipe.CloseWrite(wrote);
+  });
+  xapi::HandlerOptions ho;
+  ho.task_label = label;
+  query.insert(query.begin(), {"vdi", vdi_ref});
+  auto up = xapi::Upload(s, ep, {"/import_raw_vdi", std::move(query)}, pipe.source(), length, ho);
+  pipe.CloseRead();
+  writer.join();
+  if (!wrote.ok()) return std::move(wrote).With("reading the disk from the repository");
+  return up.status();
+}
+
+}  // namespace vm
+
+namespace {
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -43,33 +110,6 @@ constexpr const char* kCreateFields[] = {
 constexpr std::pair<const char*, const char*> kRefFields[] = {
     {"affinity", "host"}, {"suspend_SR", "SR"}, {"appliance", "VM_appliance"},
     {"protection_policy", "VMPP"}, {"snapshot_schedule", "VMSS"}};
-
-XmlRpcValue EmptyMap() { return XmlRpcValue(formats::XmlRpcStruct{}); }
-
-// A string map without our own casulo:* keys (tags of the backup).
-XmlRpcValue OtherConfig(const XmlRpcValue& rec) {
-  formats::XmlRpcStruct out;
-  if (const XmlRpcValue* m = rec.Find("other_config"); m && m->is_struct())
-    for (const auto& [k, v] : m->members())
-      if (k.rfind("casulo:", 0) != 0) out.emplace_back(k, v);
-  return XmlRpcValue(std::move(out));
-}
-
-XmlRpcValue Field(const XmlRpcValue& rec, const char* f, XmlRpcValue fallback) {
-  const XmlRpcValue* v = rec.Find(f);
-  return v != nullptr && !v->is_nil() ? *v : fallback;
-}
-
-int UserdeviceOf(const repo::SnapshotDisk& d) {
-  auto it = d.labels.find("userdevice");
-  return it == d.labels.end() ? 1 << 20 : std::atoi(it->second.c_str());
-}
-
-struct DiskPlan {
-  const repo::SnapshotDisk* disk;
-  XmlRpcValue vdi;  // the stored records (nil when the metadata lacks them)
-  XmlRpcValue vbd;
-};
 
 struct VifPlan {
   XmlRpcValue vif;
@@ -170,23 +210,6 @@ Result<std::vector<VifPlan>> MapNetworks(xapi::Session& s, const VmMetadata& m, 
   return out;
 }
 
-std::vector<DiskPlan> PlanDisks(const VmMetadata& m, const repo::Snapshot& point) {
-  std::vector<DiskPlan> out;
-  for (const auto& d : point.disks) {
-    DiskPlan p{&d, {}, {}};
-    for (const auto& [vref, vdi] : m.vdis) {
-      if (Str(vdi, "uuid") != d.key) continue;
-      p.vdi = vdi;
-      for (const auto& [bref, vbd] : m.vbds)
-        if (Str(vbd, "VDI") == vref) p.vbd = vbd;
-    }
-    out.push_back(std::move(p));
-  }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const DiskPlan& a, const DiskPlan& b) { return UserdeviceOf(*a.disk) < UserdeviceOf(*b.disk); });
-  return out;
-}
-
 XmlRpcValue VmCreateRecord(xapi::Session& s, const XmlRpcValue& stored, const std::string& name) {
   XmlRpcValue rec = EmptyMap();
   rec.Set("name_label", XmlRpcValue("[Importing…] " + name));
@@ -213,8 +236,7 @@ Result<VmRestoreDiskReport> RestoreDisk(xapi::Session& s, const xapi::Endpoint& 
   VmRestoreDiskReport rep;
   rep.key = d.key;
   rep.name = p.vdi.is_nil() ? d.name : Str(p.vdi, "name_label");
-  auto ud = d.labels.find("userdevice");
-  rep.userdevice = p.vbd.is_nil() ? (ud == d.labels.end() ? "autodetect" : ud->second) : Str(p.vbd, "userdevice");
+  rep.userdevice = StoredUserdevice(p);
   rep.size = d.size;
   ASSIGN_OR_RETURN(DiskVhdPlan plan, PlanDiskVhd(repo, d));
 
@@ -250,20 +272,10 @@ Result<VmRestoreDiskReport> RestoreDisk(xapi::Session& s, const xapi::Endpoint& 
   ASSIGN_OR_RETURN(XmlRpcValue vbd_ref, Call(s, "VBD.create", {vbd}).With("VBD.create for disk " + rep.name));
   undo.Add("destroying the VBD of " + rep.name, [&s, vbd_ref] { return Call(s, "VBD.destroy", {vbd_ref}).status(); });
 
-  Pipe pipe;
-  Status wrote;
-  std::thread writer([&] {
-    wrote = WriteDiskVhd(repo, d, plan, pipe.sink());
-    pipe.CloseWrite(wrote);
-  });
-  xapi::HandlerOptions ho;
-  ho.task_label = "casulo restore of " + rep.name;
-  auto up = xapi::Upload(s, ep, {"/import_raw_vdi", {{"vdi", vdi_ref.str()}, {"format", "vhd"}}}, pipe.source(),
-                         plan.encoded_size, ho);
-  pipe.CloseRead();
-  writer.join();
-  if (!wrote.ok()) return std::move(wrote).With("reading disk " + rep.name + " from the repository");
-  if (!up.ok()) return std::move(up).status().With("uploading disk " + rep.name);
+  Status up = UploadToVdi(s, ep, vdi_ref.str(), {{"format", "vhd"}}, plan.encoded_size,
+                          "casulo restore of " + rep.name,
+                          [&](Sink& sink) { return WriteDiskVhd(repo, d, plan, sink); });
+  if (!up.ok()) return std::move(up).With("uploading disk " + rep.name);
   rep.sent_bytes = plan.encoded_size;
   rep.seconds = Since(t);
   return rep;
@@ -273,6 +285,7 @@ Result<VmRestoreDiskReport> RestoreDisk(xapi::Session& s, const xapi::Endpoint& 
 
 Result<VmRestoreReport> RestoreVm(xapi::Session& s, const xapi::Endpoint& ep, repo::Repository& repo,
                                   const repo::Snapshot& point, const VmRestoreOptions& opt) {
+  if (opt.overwrite || opt.differential || !opt.into.empty()) return RestoreOverVm(s, ep, repo, point, opt);
   auto t0 = Clock::now();
   auto phase = [&](std::string_view p) {
     if (opt.progress) opt.progress(p, 0, 0);

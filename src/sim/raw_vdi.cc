@@ -1,18 +1,16 @@
-// GET /export_raw_vdi and PUT /import_raw_vdi (xapi-protocol.md §3.2): one
-// VDI's bytes as raw or VHD, whole or as the difference from a base VDI, and
-// the reverse (raw overwrite, or a VHD applied as a patch). Same auth, task
-// and header rules as /export and /import (http.h). tar and qcow2 are not
-// simulated: they fail the task.
-#include <fcntl.h>
-
+// GET /export_raw_vdi (xapi-protocol.md §3.2): one VDI's bytes as raw or
+// VHD, whole or as the difference from a base VDI; the routes of both raw
+// VDI handlers (the import is raw_vdi_import.cc). Same auth, task and header
+// rules as /export and /import (http.h). tar and qcow2 are not simulated:
+// they fail the task.
 #include <cstring>
-#include <thread>
 
 #include "formats/raw.h"
 #include "formats/vhd_reader.h"
 #include "formats/vhd_writer.h"
 #include "sim/disks.h"
 #include "sim/http.h"
+#include "raw_vdi.h"
 
 namespace casulo::sim {
 namespace {
@@ -27,34 +25,6 @@ std::string Str(const XmlRpcValue& rec, std::string_view f) {
   return v != nullptr && v->is_string() ? v->str() : "";
 }
 
-// A VDI's identity and data file, copied out of the store so the transfer
-// runs without the lock.
-struct VdiData {
-  std::string ref, uuid, path;  // path "" without a state dir (all zeros)
-  uint64_t size = 0;
-};
-
-// `id` is a ref or a uuid, as XAPI accepts either.
-Result<VdiData> Resolve(const Store& st, const std::string& dir, const std::string& id) {
-  VdiData d;
-  d.ref = id;
-  if (st.Find("VDI", id) == nullptr) {
-    auto ref = st.RefOfUuid("VDI", id);
-    if (!ref) return XapiError({"HANDLE_INVALID", "VDI", id});
-    d.ref = *ref;
-  }
-  const XmlRpcValue* rec = st.Find("VDI", d.ref);
-  d.uuid = Str(*rec, "uuid");
-  d.path = DiskPath(dir, d.uuid);
-  const XmlRpcValue* vs = rec->Find("virtual_size");
-  d.size = vs != nullptr && vs->type() == XmlRpcValue::Type::kInt ? uint64_t(vs->i()) : 0;
-  return d;
-}
-
-Status UnknownFormat(const std::string& format) {
-  return XapiError({"INTERNAL_ERROR", "Unsupported format: " + format});
-}
-
 struct ExportPlan {
   VdiData vdi;
   std::optional<VdiData> base;
@@ -66,9 +36,9 @@ Result<ExportPlan> PlanExport(const Store& st, const std::string& dir,
   ExportPlan p;
   p.format = Param(req, "format");
   if (p.format.empty()) p.format = "raw";
-  ASSIGN_OR_RETURN(p.vdi, Resolve(st, dir, Param(req, "vdi")));
+  ASSIGN_OR_RETURN(p.vdi, ResolveVdi(st, dir, Param(req, "vdi")));
   if (std::string b = Param(req, "base"); !b.empty()) {
-    ASSIGN_OR_RETURN(p.base, Resolve(st, dir, b));
+    ASSIGN_OR_RETURN(p.base, ResolveVdi(st, dir, b));
   }
   if (p.format != "raw" && p.format != "vhd") return UnknownFormat(p.format);
   if (p.format == "vhd" && p.vdi.size > formats::kVhdMaxWriteSize)  // constants.ml max_vhd_size
@@ -225,148 +195,27 @@ void Export(Sim& sim, const httplib::Request& req, httplib::Response& res) {
       }));
 }
 
-// Raw: the body overwrites the VDI from offset 0; it may be shorter than the
-// disk but not longer.
-Result<XmlRpcValue> ImportRaw(const VdiData& vdi, uint64_t length,
-                              const httplib::ContentReader& reader) {
-  File f;
-  if (!vdi.path.empty()) {
-    ASSIGN_OR_RETURN(f, OpenDiskForWrite(vdi.path, O_WRONLY));
-  }
-  // httplib hands the body over 4 KiB at a time: it is gathered into 1 MiB
-  // pieces, and an all-zero piece becomes a hole (the VDI files are sparse,
-  // as thin-provisioned SRs are) instead of allocated zeros.
-  constexpr size_t kPiece = 1 << 20;
-  Bytes piece;
-  piece.reserve(kPiece);
-  uint64_t pos = 0, piece_at = 0;
-  Status st = OkStatus();
-  auto flush = [&]() -> Status {
-    if (piece.empty() || !f.valid()) return OkStatus();
-    if (IsAllZero(piece)) {
-      if (fallocate(f.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(piece_at),
-                    off_t(piece.size())) == 0)
-        return OkStatus();
-    }
-    return f.PWrite(piece_at, piece);
-  };
-  bool complete = reader([&](const char* data, size_t len) {
-    if (pos + len > vdi.size) {
-      st = XapiError({"INTERNAL_ERROR", "the body is larger than the VDI's virtual size"});
-      return false;
-    }
-    const auto* p = reinterpret_cast<const uint8_t*>(data);
-    while (len > 0) {
-      size_t take = std::min(len, kPiece - piece.size());
-      piece.insert(piece.end(), p, p + take);
-      p += take;
-      len -= take;
-      pos += take;
-      if (piece.size() == kPiece) {
-        st = flush();
-        piece.clear();
-        piece_at = pos;
-        if (!st.ok()) return false;
-      }
-    }
-    return true;
-  });
-  if (st.ok()) st = flush();
-  RETURN_IF_ERROR(st);
-  if (!complete || pos < length) return XapiError({"VDI_IO_ERROR", "Device I/O errors"});
-  return XmlRpcValue(vdi.ref);
-}
-
-// VHD: only the sectors the VHD holds are written (absent blocks and clear
-// bitmap bits leave the VDI's bytes alone), so a differencing VHD applies as
-// a patch onto a copy of its base.
-Result<XmlRpcValue> ImportVhd(const VdiData& vdi, uint64_t length, Source& body) {
-  ASSIGN_OR_RETURN(auto r, formats::OpenVhdStream(body, {length}));
-  if (r->info().virtual_size != vdi.size)
-    return XapiError({"INTERNAL_ERROR", "VHD size " + std::to_string(r->info().virtual_size) +
-                                            " differs from the VDI's " + std::to_string(vdi.size)});
-  File f;
-  if (!vdi.path.empty()) {
-    ASSIGN_OR_RETURN(f, OpenDiskForWrite(vdi.path, O_WRONLY));
-  }
-  for (;;) {
-    ASSIGN_OR_RETURN(std::optional<formats::Extent> e, r->Next());
-    if (!e) break;
-    if (f.valid()) RETURN_IF_ERROR(f.PWrite(e->offset, e->data));
-  }
-  return XmlRpcValue(vdi.ref);
-}
-
-void Import(Sim& sim, const httplib::Request& req, httplib::Response& res,
-            const httplib::ContentReader& reader) {
-  if (RedirectToSrHost(sim, req, res)) return;
-  if (!Authenticate(sim, req, res)) return;
-  HttpTask task = BeginTask(sim, req, res, "VDI import");
-  // import_raw_vdi.ml: errors answer 400 (404 for chunked) and fail the task.
-  auto fail = [&](int code, const Status& s) {
-    res.status = code;
-    FinishTask(sim, task, s);
-  };
-  if (req.has_header("Transfer-Encoding"))
-    return fail(404, XapiError({"INTERNAL_ERROR", "Cannot handle encoding: chunked"}));
-  if (!req.has_header("Content-Length"))
-    return fail(400, XapiError({"INTERNAL_ERROR", "Content-Length required"}));
-  uint64_t length = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-  std::string format = Param(req, "format");
-  if (format.empty()) format = "raw";
-  Result<VdiData> vdi = XapiError({"VDI_MISSING"});
-  std::string vdi_id = Param(req, "vdi");
-  std::string sr = Param(req, "sr_id"), sr_uuid = Param(req, "sr_uuid");
-  if (vdi_id.empty() && (!sr.empty() || !sr_uuid.empty())) {
-    // import_raw_vdi.ml: with an SR instead of a VDI, a new VDI of the
-    // body's size is created there; only raw can be imported that way.
-    if (format != "raw" && !format.empty())
-      return fail(400, XapiError({"INTERNAL_ERROR", "Importing a VHD directly into an SR not yet supported"}));
-    std::string session = Param(req, "session_id");
-    if (sr.empty()) {
-      auto r = sim.Call("SR.get_by_uuid", {XmlRpcValue(session), XmlRpcValue(sr_uuid)});
-      if (!r.ok()) return fail(400, r.status());
-      sr = r->str();
-    }
-    XmlRpcStruct rec{{"name_label", XmlRpcValue("import_raw_vdi")},
-                     {"name_description", XmlRpcValue("")},
-                     {"SR", XmlRpcValue(sr)},
-                     {"virtual_size", XmlRpcValue(std::to_string(length))},
-                     {"type", XmlRpcValue("user")},
-                     {"sharable", XmlRpcValue(false)},
-                     {"read_only", XmlRpcValue(false)},
-                     {"other_config", XmlRpcValue(XmlRpcStruct{})},
-                     {"xenstore_data", XmlRpcValue(XmlRpcStruct{})},
-                     {"sm_config", XmlRpcValue(XmlRpcStruct{})},
-                     {"tags", XmlRpcValue(XmlRpcArray{})}};
-    auto created = sim.Call("VDI.create", {XmlRpcValue(session), XmlRpcValue(std::move(rec))});
-    if (!created.ok()) return fail(400, created.status());
-    vdi_id = created->str();
-  }
-  (void)sim.Update([&](Store& st) {
-    if (!vdi_id.empty()) vdi = Resolve(st, sim.state_dir(), vdi_id);
-    return OkStatus();
-  });
-  if (!vdi.ok()) return fail(400, vdi.status());
-  if (format != "raw" && format != "vhd") return fail(400, UnknownFormat(format));
-  Result<XmlRpcValue> result = XmlRpcValue("");
-  if (format == "raw") {
-    result = ImportRaw(*vdi, length, reader);
-  } else {
-    PipeSource pipe;
-    std::thread worker([&] {
-      result = ImportVhd(*vdi, length, pipe);
-      pipe.Abandon();
-    });
-    (void)reader([&](const char* data, size_t len) { return pipe.Push(data, len); });
-    pipe.Close();  // a short body makes the VHD reader fail on its own
-    worker.join();
-  }
-  res.status = result.ok() ? 200 : 400;
-  FinishTask(sim, task, result);
-}
-
 }  // namespace
+
+Result<VdiData> ResolveVdi(const Store& st, const std::string& dir, const std::string& id) {
+  VdiData d;
+  d.ref = id;
+  if (st.Find("VDI", id) == nullptr) {
+    auto ref = st.RefOfUuid("VDI", id);
+    if (!ref) return XapiError({"HANDLE_INVALID", "VDI", id});
+    d.ref = *ref;
+  }
+  const XmlRpcValue* rec = st.Find("VDI", d.ref);
+  d.uuid = Str(*rec, "uuid");
+  d.path = DiskPath(dir, d.uuid);
+  const XmlRpcValue* vs = rec->Find("virtual_size");
+  d.size = vs != nullptr && vs->type() == XmlRpcValue::Type::kInt ? uint64_t(vs->i()) : 0;
+  return d;
+}
+
+Status UnknownFormat(const std::string& format) {
+  return XapiError({"INTERNAL_ERROR", "Unsupported format: " + format});
+}
 
 void AddRawVdiRoutes(httplib::Server& svr, Sim& sim) {
   svr.Get(R"(/export_raw_vdi(/.*)?)",
@@ -374,7 +223,7 @@ void AddRawVdiRoutes(httplib::Server& svr, Sim& sim) {
   svr.Put(R"(/import_raw_vdi(/.*)?)",
           [&sim](const httplib::Request& req, httplib::Response& res,
                  const httplib::ContentReader& reader) {
-            Import(sim, req, res, Metered(sim, req, reader));
+            ImportRawVdi(sim, req, res, Metered(sim, req, reader));
           });
 }
 

@@ -4,8 +4,10 @@
 // blocked from starting, per disk VDI.create + VBD.create + PUT
 // /import_raw_vdi?format=vhd with a VHD generated from the disk's tree,
 // VIF.create with mapped networks, then the real name and the start
-// unblocked. A restore never overwrites: it always creates a new VM, and on
-// any failure removes what it created.
+// unblocked; on any failure it removes what it created. Only when told to
+// (`overwrite`) does a restore write over an existing VM instead: the
+// point's disks, into new VDIs swapped in once all are written, optionally
+// only the blocks that differ (`differential`).
 #pragma once
 
 #include <functional>
@@ -49,6 +51,16 @@ struct VmRestoreOptions {
   std::string name;  // "" = the stored name
   bool start = false;
   bool keep_macs = false;
+  // Over an existing, halted VM instead of a new one: `into` (uuid or
+  // name_label; "" = the point's source VM by uuid). Without `overwrite`,
+  // `into` or `differential` is refused (kAlreadyExists) when the VM exists.
+  // sr, network_map, name and keep_macs do not apply: only disks are
+  // written; the VM's record, VIFs and disks' SRs stay.
+  bool overwrite = false;
+  std::string into;
+  // Write only the 64 KiB blocks changed since the point's snapshot (CBT);
+  // disks CBT cannot answer for are written whole, with the reason.
+  bool differential = false;
   // Phase changes ("create", "disk <name>", "vifs", "start") and upload bytes.
   std::function<void(std::string_view phase, uint64_t done, uint64_t total)> progress;
 };
@@ -58,8 +70,14 @@ struct VmRestoreDiskReport {
   std::string name, userdevice;
   std::string vdi_uuid;  // the new VDI
   uint64_t size = 0;
-  uint64_t sent_bytes = 0;  // the VHD's length
+  uint64_t sent_bytes = 0;  // the body's length (VHD, or chunked pieces)
   double seconds = 0;
+  // "new" (a new VM's disk), "full" or "differential" (over a VM).
+  std::string mode = "new";
+  uint64_t changed_blocks = 0;  // differential: 64 KiB blocks written
+  std::string cbt_base;         // differential: the base CBT answered against
+  std::string fallback;         // why a differential disk was written whole
+  std::string replaced_vdi;     // over a VM: the VDI the new one replaced ("" = kept)
 };
 
 struct VmRestoreVifReport {
@@ -73,7 +91,9 @@ struct VmRestoreReport {
   std::vector<VmRestoreDiskReport> disks;
   std::vector<VmRestoreVifReport> vifs;
   bool started = false;
+  bool overwrote = false;  // written over an existing VM
   double seconds = 0;
+  std::vector<std::string> notes;  // what did not go as asked but did not fail it
 };
 
 Result<VmRestoreReport> RestoreVm(xapi::Session& session, const xapi::Endpoint& endpoint,
