@@ -7,8 +7,6 @@
 // gone goes through a later point's base; a failed swap leaves the VM as it
 // was; and the pool keeps no extra VDI, VBD or task.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,6 +16,7 @@
 
 #include "cli_harness.h"
 #include "core/testing/sim_process.h"
+#include "sim_pool_util.h"
 #include "formats/xmlrpc.h"
 
 namespace casulo::testing {
@@ -25,28 +24,6 @@ namespace {
 
 using Json = nlohmann::json;
 using formats::XmlRpcValue;
-
-// One HTTP/1.0 request to the simulator on loopback; returns the body.
-std::string Http(int port, const std::string& verb, const std::string& path, const std::string& body = "") {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(uint16_t(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string resp;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    std::string req = verb + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n" +
-                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    if (write(fd, req.data(), req.size()) == ssize_t(req.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) resp.append(buf, size_t(n));
-    }
-  }
-  close(fd);
-  size_t at = resp.find("\r\n\r\n");
-  return at == std::string::npos ? "" : resp.substr(at + 4);
-}
 
 class VmRestoreDiffCli : public ::testing::Test {
  protected:
@@ -67,12 +44,12 @@ class VmRestoreDiffCli : public ::testing::Test {
   XmlRpcValue Xapi(std::string_view method, formats::XmlRpcArray params) {
     if (session_.empty()) {
       auto r = formats::ParseMethodResponse(
-          Http(sim_->port(), "POST", "/", formats::PrintMethodCall("session.login_with_password",
+          HttpBody(sim_->port(), "POST", "/", formats::PrintMethodCall("session.login_with_password",
                                                                    {XmlRpcValue("root"), XmlRpcValue("casulo")})));
       if (r.ok() && r->value.Find("Value") != nullptr) session_ = r->value.Find("Value")->str();
     }
     params.insert(params.begin(), XmlRpcValue(session_));
-    auto r = formats::ParseMethodResponse(Http(sim_->port(), "POST", "/", formats::PrintMethodCall(method, params)));
+    auto r = formats::ParseMethodResponse(HttpBody(sim_->port(), "POST", "/", formats::PrintMethodCall(method, params)));
     if (!r.ok() || r->value.Find("Status") == nullptr || r->value.Find("Status")->str() != "Success") {
       ADD_FAILURE() << method << " failed";
       return XmlRpcValue();
@@ -108,7 +85,7 @@ class VmRestoreDiffCli : public ::testing::Test {
   }
 
   uint64_t ImportedBytes() {
-    Json s = Json::parse(Http(sim_->port(), "GET", "/casulo-sim/stats"), nullptr, false);
+    Json s = Json::parse(HttpBody(sim_->port(), "GET", "/casulo-sim/stats"), nullptr, false);
     return s.is_object() && s["http"].contains("/import_raw_vdi")
                ? s["http"]["/import_raw_vdi"]["bytes_received"].get<uint64_t>() : 0;
   }
@@ -327,6 +304,32 @@ TEST_F(VmRestoreDiffCli, AFailedSwapLeavesTheVmAsFound) {
   EXPECT_EQ(std::system(("cmp -s " + data + " " + state_ + "/vdi/" + disks["0"] + ".img").c_str()), 0);
   Json db = Db();
   EXPECT_FALSE(db["objects"]["VM"][VmRef("debian-web")]["blocked_operations"].contains("start"));
+}
+
+TEST_F(VmRestoreDiffCli, BackupsGoOnAfterADifferentialRestore) {
+  std::string point = Backup("debian-db");
+  ASSERT_FALSE(point.empty());
+  GuestWrite("debian-db", 8, 19);
+  Shutdown("debian-db");
+  Json out = Restore({point, "--overwrite", "--differential"});
+  ASSERT_TRUE(out.is_object()) << last_.out;
+  ASSERT_EQ(out["disks"][0]["mode"], "differential");
+  // The VM's disk is a new VDI (a clone with CBT turned on): the next
+  // backup starts a new CBT chain, removes the old disk's base, and the one
+  // after reads only what the guest wrote.
+  Xapi("VM.start", {XmlRpcValue(VmRef("debian-db")), XmlRpcValue(false), XmlRpcValue(false)});
+  ASSERT_FALSE(Backup("debian-db").empty());
+  GuestWrite("debian-db", 3, 23);
+  RunResult r = h_.Run({"--json", "backup", "vm", "demo", "debian-db"}, env_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json j = Json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && !j.empty()) << r.out;
+  EXPECT_EQ(j[0]["disks"][0]["transport"], "cbt-nbd") << j[0].dump();
+  Json snaps = Json::parse(h_.Run({"--json", "snapshots"}, env_).out, nullptr, false);
+  std::vector<std::string> left = Leftovers(Db(), LatestBases(snaps));
+  std::string text;
+  for (const auto& l : left) text += "\n  " + l;
+  EXPECT_TRUE(left.empty()) << "leftovers in the pool:" << text;
 }
 
 }  // namespace
