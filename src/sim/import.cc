@@ -9,6 +9,7 @@
 
 #include "formats/ova.h"
 #include "formats/xva_reader.h"
+#include "sim/disk_writer.h"
 #include "sim/disks.h"
 #include "sim/http.h"
 
@@ -130,9 +131,9 @@ Status WriteDisks(formats::XvaReader& xva, const Created& c) {
     ASSIGN_OR_RETURN(formats::XvaDiskReader * disk, xva.NextDisk());
     if (disk == nullptr) return OkStatus();
     auto it = c.vdi_file_by_id.find(disk->id());
-    File f;
+    DiskWriter f;
     if (it != c.vdi_file_by_id.end() && !it->second.empty()) {
-      ASSIGN_OR_RETURN(f, OpenDiskForWrite(it->second, O_WRONLY));
+      ASSIGN_OR_RETURN(f, DiskWriter::Open(it->second));
     }
     for (;;) {
       ASSIGN_OR_RETURN(std::optional<formats::Extent> e, disk->Next());

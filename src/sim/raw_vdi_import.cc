@@ -14,6 +14,7 @@
 #include "formats/vhd_reader.h"
 #include "raw_vdi.h"
 #include "sim/cbt.h"
+#include "sim/disk_writer.h"
 #include "sim/disks.h"
 
 namespace casulo::sim {
@@ -48,9 +49,9 @@ uint64_t LittleEndian(const uint8_t* p, int n) {
 // disk but not longer.
 Result<XmlRpcValue> ImportRaw(const VdiData& vdi, uint64_t length,
                               const httplib::ContentReader& reader, Written& written) {
-  File f;
+  DiskWriter f;
   if (!vdi.path.empty()) {
-    ASSIGN_OR_RETURN(f, OpenDiskForWrite(vdi.path, O_WRONLY));
+    ASSIGN_OR_RETURN(f, DiskWriter::Open(vdi.path));
   }
   // httplib hands the body over 4 KiB at a time: it is gathered into 1 MiB
   // pieces, and an all-zero piece becomes a hole (the VDI files are sparse,
@@ -64,7 +65,7 @@ Result<XmlRpcValue> ImportRaw(const VdiData& vdi, uint64_t length,
     written.Add(piece_at, piece.size());
     if (piece.empty() || !f.valid()) return OkStatus();
     if (IsAllZero(piece)) {
-      if (fallocate(f.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(piece_at),
+      if (fallocate(f.file().fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(piece_at),
                     off_t(piece.size())) == 0)
         return OkStatus();
     }
@@ -105,9 +106,9 @@ Result<XmlRpcValue> ImportVhd(const VdiData& vdi, uint64_t length, Source& body,
   if (r->info().virtual_size != vdi.size)
     return XapiError({"INTERNAL_ERROR", "VHD size " + std::to_string(r->info().virtual_size) +
                                             " differs from the VDI's " + std::to_string(vdi.size)});
-  File f;
+  DiskWriter f;
   if (!vdi.path.empty()) {
-    ASSIGN_OR_RETURN(f, OpenDiskForWrite(vdi.path, O_WRONLY));
+    ASSIGN_OR_RETURN(f, DiskWriter::Open(vdi.path));
   }
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<formats::Extent> e, r->Next());
